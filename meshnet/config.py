@@ -27,9 +27,11 @@ import difflib
 import types
 import typing
 from dataclasses import MISSING, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import ScenarioError
+from .timegrid import parse_epoch
 
 _NONE = type(None)
 
@@ -63,6 +65,8 @@ def _type_name(tp) -> str:
         return "an integer"
     if tp is bool:
         return "true or false"
+    if tp is datetime:
+        return "an ISO 8601 instant"
     if tp is str:
         return "a string"
     origin = typing.get_origin(tp)
@@ -110,6 +114,18 @@ def _coerce(tp, value, key: str, where: str):
         if not isinstance(value, bool):
             raise ScenarioError(f"{where}: {key} expected true or false, found {_found(value)}")
         return value
+    if tp is datetime:
+        # TOML has native datetimes; a quoted ISO 8601 string is accepted too.
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, str):
+            try:
+                return parse_epoch(value)
+            except ValueError:
+                pass
+        raise ScenarioError(
+            f"{where}: {key} expected an ISO 8601 UTC instant such as 2026-02-23T00:00:00Z, "
+            f"found {_found(value)}")
     if tp is str:
         if not isinstance(value, str):
             raise ScenarioError(f"{where}: {key} expected a string, found {_found(value)}")

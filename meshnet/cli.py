@@ -1,0 +1,220 @@
+"""Command-line interface: ``meshnet COMMAND ...`` (also ``python -m meshnet``).
+
+Every caller mistake ends as one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import MeshnetError
+
+DEFAULT_SCENARIO = "starlink_550_training"
+
+
+def _add_time_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--duration", type=float, metavar="S", required=required,
+                   help="seconds of orbit to cover (default: the scenario's duration_s)")
+    p.add_argument("--step", type=float, metavar="S",
+                   help="time step in seconds (default: the scenario's step_s)")
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meshnet",
+        description="Emulate laser-linked satellite networks carrying AI training traffic.",
+        epilog="A SCENARIO is a built-in name (see 'meshnet info'), a .toml file, or a Hypatia "
+               "satellite-network directory.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a scenario end to end (the main job)",
+                       description="Run the full pipeline (orbits, links, routing, traffic, "
+                                   "allocation) and write datasets, a summary and plots.")
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                   help=f"scenario to run (default: {DEFAULT_SCENARIO})")
+    _add_time_args(p)
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="output directory (default: runs/<scenario name>)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _add_quiet(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("info", help="versions, Numba threading, cache, built-in scenarios",
+                       description="Print versions, Numba's threading layer and thread count, "
+                                   "the kernel cache directory and the built-in scenarios.")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("show", help="print a scenario's validated settings",
+                       description="Validate a scenario and print every table with defaults "
+                                   "filled in.")
+    p.add_argument("scenario")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("positions", help="satellite positions to Parquet",
+                       description="Propagate every satellite and write one row per (time, "
+                                   "satellite): t, t_s, sat, name, x/y/z km, lat, lon, alt km.")
+    p.add_argument("scenario")
+    _add_time_args(p)
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.parquet")
+    _add_quiet(p)
+    p.set_defaults(func=_cmd_positions)
+
+    p = sub.add_parser("links", help="link-availability dataset (Parquet or CSV)",
+                       description="Write every link's state at every step, then a per-link "
+                                   "and whole-mesh availability summary.")
+    p.add_argument("scenario")
+    _add_time_args(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    _add_quiet(p)
+    p.set_defaults(func=_cmd_links)
+
+    p = sub.add_parser("paths", help="end-to-end path and RTT between two nodes over time",
+                       description="Route SRC to DST at every step under the scenario's "
+                                   "routing policy; write t_s, rtt_ms, one_way_ms, hops, path.")
+    p.add_argument("scenario")
+    p.add_argument("--src", required=True, help="ground station or satellite name, or node id")
+    p.add_argument("--dst", required=True, help="ground station or satellite name, or node id")
+    _add_time_args(p)
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.csv|FILE.parquet")
+    _add_quiet(p)
+    p.set_defaults(func=_cmd_paths)
+
+    p = sub.add_parser("export-hypatia", help="forwarding state in Hypatia's file format",
+                       description="Write dynamic_state_<step>ms_for_<duration>s/fstate_*.txt "
+                                   "and gsl_if_bandwidth_*.txt as Hypatia's satgenpy does.")
+    p.add_argument("scenario")
+    _add_time_args(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    _add_quiet(p)
+    p.set_defaults(func=_cmd_export_hypatia)
+
+    p = sub.add_parser("planes", help="infer shells and planes of a TLE catalogue",
+                       description="Group a real TLE catalogue into shells and orbital planes "
+                                   "and report what fits no plane.")
+    p.add_argument("tle_file", type=Path)
+    p.set_defaults(func=_cmd_planes)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except MeshnetError as exc:
+        print(f"meshnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("meshnet: interrupted", file=sys.stderr)
+        return 130
+
+
+def _scenario(args):
+    from .scenario import load_scenario
+
+    return load_scenario(args.scenario)
+
+
+def _grid(scenario, args):
+    return scenario.grid(duration_s=args.duration, step_s=args.step)
+
+
+def _check_out_suffix(path: Path, allowed: tuple[str, ...]) -> None:
+    if path.suffix.lower() not in allowed:
+        raise MeshnetError(
+            f"--out {path}: expected a file ending in {' or '.join(allowed)}")
+
+
+def _cmd_info(args) -> int:
+    from .info import info_text
+
+    print(info_text())
+    return 0
+
+
+def _cmd_show(args) -> int:
+    import dataclasses
+    import pprint
+
+    sc = _scenario(args)
+    print(f"# {sc.source}")
+    for table in ("run", "constellation", "ground", "links", "routing", "traffic", "allocation"):
+        print(f"[{'scenario' if table == 'run' else table}]")
+        pprint.pprint(dataclasses.asdict(getattr(sc, table)), sort_dicts=False, width=100)
+    return 0
+
+
+def _cmd_positions(args) -> int:
+    from .io.positions import write_positions
+    from .world import build_world
+
+    _check_out_suffix(args.out, (".parquet",))
+    sc = _scenario(args)
+    grid = _grid(sc, args)
+    world = build_world(sc)
+    rows = write_positions(args.out, world.constellation, grid, progress=not args.quiet)
+    print(f"wrote {rows:,} rows ({len(grid):,} steps x {world.n_sats:,} satellites) to {args.out}")
+    return 0
+
+
+def _cmd_links(args) -> int:
+    from .io.links_dataset import write_links_dataset
+
+    sc = _scenario(args)
+    grid = _grid(sc, args)
+    summary = write_links_dataset(sc, grid, args.out, fmt=args.format, progress=not args.quiet)
+    print(summary.text() if hasattr(summary, "text") else summary)
+    return 0
+
+
+def _cmd_paths(args) -> int:
+    from .pathtrace import run_paths
+
+    _check_out_suffix(args.out, (".csv", ".parquet"))
+    sc = _scenario(args)
+    grid = _grid(sc, args)
+    print(run_paths(sc, grid, args.src, args.dst, args.out, progress=not args.quiet))
+    return 0
+
+
+def _cmd_export_hypatia(args) -> int:
+    from .pathtrace import run_export_hypatia
+
+    sc = _scenario(args)
+    grid = _grid(sc, args)
+    print(run_export_hypatia(sc, grid, args.out, progress=not args.quiet))
+    return 0
+
+
+def _cmd_planes(args) -> int:
+    from .orbits.tle import infer_planes, plane_report, read_tle_file
+
+    if not args.tle_file.is_file():
+        raise MeshnetError(f"{args.tle_file}: no such file")
+    print(plane_report(infer_planes(read_tle_file(args.tle_file))))
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .runner import run_scenario
+
+    sc = _scenario(args)
+    grid = _grid(sc, args)
+    out = args.out if args.out is not None else Path("runs") / sc.name
+    result = run_scenario(sc, grid, out, plots=not args.no_plots, progress=not args.quiet)
+    print(result.report())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

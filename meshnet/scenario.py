@@ -1,0 +1,213 @@
+"""Scenario files: TOML in, one validated, frozen :class:`Scenario` out.
+
+A scenario is named by a path to a ``.toml`` file, by the bare name of a built-in file
+(``starlink_550``; see ``meshnet info``), or by the path of a Hypatia satellite-network
+directory, which is routed with Hypatia's semantics.
+
+Tables
+------
+``[scenario]`` name, epoch, duration_s, step_s, seed; ``[constellation]``; ``[ground]``;
+``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``. Every table but ``[scenario]`` and
+``[constellation]`` may be left out to take its defaults.
+
+Examples
+--------
+>>> sc = load_scenario("starlink_550")
+>>> sc.run.name, len(sc.grid(duration_s=10, step_s=1))
+('starlink_550', 10)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+from .config import option, parse_table
+from .errors import ScenarioError
+from .timegrid import TimeGrid
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The ``[scenario]`` table."""
+
+    name: str = option(doc="scenario name, used in outputs")
+    epoch: datetime = option(doc="time zero, ISO 8601 UTC")
+    duration_s: float = option(600.0, min=0.0, min_inclusive=False, doc="length of the run")
+    step_s: float = option(1.0, min=0.0, min_inclusive=False, doc="time step")
+    seed: int = option(0, min=0, doc="seed of every random choice")
+
+
+def _tables():
+    """Table name -> dataclass. Imported lazily: loading config pulls in no kernels."""
+    from .allocation.config import AllocationConfig
+    from .links.config import LinksConfig
+    from .orbits.config import ConstellationConfig, GroundConfig
+    from .routing.config import RoutingConfig
+    from .traffic.config import TrafficConfig
+
+    return {
+        "scenario": RunConfig,
+        "constellation": ConstellationConfig,
+        "ground": GroundConfig,
+        "links": LinksConfig,
+        "routing": RoutingConfig,
+        "traffic": TrafficConfig,
+        "allocation": AllocationConfig,
+    }
+
+
+_REQUIRED = ("scenario", "constellation")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario. Build it with :func:`load_scenario`."""
+
+    run: RunConfig
+    constellation: object
+    ground: object
+    links: object
+    routing: object
+    traffic: object
+    allocation: object
+    source: Path | None = None
+    text: str = ""
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    def grid(self, duration_s: float | None = None, step_s: float | None = None) -> TimeGrid:
+        """The run's time grid, optionally with the duration or step overridden."""
+        return TimeGrid.from_duration(
+            self.run.epoch,
+            self.run.duration_s if duration_s is None else duration_s,
+            self.run.step_s if step_s is None else step_s,
+        )
+
+    def replace(self, **tables) -> Scenario:
+        """A copy with whole tables replaced (``links=...``)."""
+        return dataclasses.replace(self, **tables)
+
+
+def builtin_scenarios() -> list[str]:
+    """Names of the scenario files shipped with meshnet."""
+    root = resources.files("meshnet.topologies")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def _builtin_path(name: str):
+    return resources.files("meshnet.topologies").joinpath(f"{name}.toml")
+
+
+def load_scenario(spec: str | Path) -> Scenario:
+    """Load and validate a scenario.
+
+    Parameters
+    ----------
+    spec : str or Path
+        A ``.toml`` path, a built-in scenario name, or a Hypatia satellite-network directory.
+
+    Raises
+    ------
+    ScenarioError
+        With one line naming the file, the key and what to change.
+    """
+    text_spec = str(spec)
+    path = Path(text_spec).expanduser()
+    if path.is_dir():
+        if (path / "tles.txt").exists():
+            return hypatia_scenario(path)
+        raise ScenarioError(
+            f"{path}: a directory is only a scenario if it is a Hypatia satellite-network "
+            "directory (with tles.txt, isls.txt, ground_stations.txt)")
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"{path}: cannot read scenario file ({exc})") from None
+        return parse_scenario(text, source=path.resolve(), base_dir=path.resolve().parent)
+    if "/" not in text_spec and not text_spec.endswith(".toml"):
+        res = _builtin_path(text_spec)
+        if res.is_file():
+            with resources.as_file(res) as p:
+                return parse_scenario(res.read_text(encoding="utf-8"), source=Path(p),
+                                      base_dir=Path(p).parent)
+    names = builtin_scenarios()
+    close = difflib.get_close_matches(text_spec, names, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "built-in: " + ", ".join(names)
+    raise ScenarioError(
+        f"scenario '{text_spec}' is neither a file, a Hypatia directory nor a built-in "
+        f"scenario; {hint}")
+
+
+def parse_scenario(text: str, source: Path | None = None, base_dir: Path | None = None
+                   ) -> Scenario:
+    """Validate scenario TOML ``text`` (``source`` is only used in messages and outputs)."""
+    where = str(source) if source is not None else "<scenario>"
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{where}: not valid TOML: {exc}") from None
+    tables = _tables()
+    for key in doc:
+        if key not in tables:
+            close = difflib.get_close_matches(key, list(tables), n=1, cutoff=0.5)
+            hint = f"did you mean [{close[0]}]?" if close else (
+                "valid tables: " + ", ".join(f"[{t}]" for t in tables))
+            raise ScenarioError(f"{where}: unknown table [{key}]; {hint}")
+    for key in _REQUIRED:
+        if key not in doc:
+            raise ScenarioError(f"{where}: missing table [{key}]")
+    values = {key: parse_table(cls, doc.get(key, {}), key, where) for key, cls in tables.items()}
+    values["run"] = values.pop("scenario")
+    return Scenario(**values, source=source, text=text,
+                    base_dir=base_dir if base_dir is not None else Path.cwd())
+
+
+def hypatia_scenario(path: Path, duration_s: float = 200.0, step_s: float = 0.1) -> Scenario:
+    """A scenario that routes a Hypatia directory with Hypatia's semantics.
+
+    ISLs are the static ``isls.txt`` links with no terminal physics (no range cap, Sun or
+    acquisition), a station attaches to every satellite within ``max_gsl_length_m``, stations
+    never relay, and paths are shortest by length. Time zero is the TLE epoch.
+    """
+    from .orbits.hypatia import load_hypatia_dir
+
+    path = Path(path).resolve()
+    net = load_hypatia_dir(path)
+    tables = _tables()
+    epoch = _hypatia_epoch(net)
+    run = RunConfig(name=path.name, epoch=epoch, duration_s=duration_s, step_s=step_s, seed=0)
+    ground = tables["ground"](stations="none", min_elevation_deg=0.0,
+                              max_gsl_length_km=net.max_gsl_length_km)
+    links = tables["links"](topology="static", capacity_bps=10e9, max_range_km=1e9,
+                            sun_exclusion_deg=0.0, acquisition_s=0.0, polar_cutoff_deg=None,
+                            max_angular_rate_deg_s=1e9, grazing_altitude_km=0.0)
+    routing = tables["routing"](policy="shortest_delay", ground_relay=False)
+    text = f'# Hypatia satellite-network directory\nhypatia_dir = "{path}"\n'
+    return Scenario(
+        run=run,
+        constellation=tables["constellation"](hypatia_dir=str(path)),
+        ground=ground,
+        links=links,
+        routing=routing,
+        traffic=tables["traffic"](),
+        allocation=tables["allocation"](),
+        source=path,
+        text=text,
+        base_dir=path.parent,
+    )
+
+
+def _hypatia_epoch(net) -> datetime:
+    from sgp4.conveniences import sat_epoch_datetime
+
+    return sat_epoch_datetime(net.constellation.satrecs[0])
