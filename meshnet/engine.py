@@ -1,0 +1,516 @@
+"""The fluid engine: flows advance at their max-min fair rates while the mesh moves.
+
+The engine owns the clock inside a step and knows nothing of orbits or lasers: each step it is
+handed a :class:`~meshnet.graph.Snapshot`, a routing policy and an allocator. Between steps the
+topology is fixed; inside a step, rates are recomputed at every flow or coflow completion, so
+results depend on the step size only through topology changes.
+
+Training jobs follow a simple, explicit step model (see ``docs/design.md``): a training step
+computes for ``compute_s``; its communication may start after ``(1 - overlap) * compute_s``
+(gradient buckets are all-reduced while the backward pass still runs) and proceeds phase by
+phase, each phase a coflow that ends with its slowest flow plus ``latency_rounds`` times the
+largest one-way path delay among its flows. The step ends when both compute and communication
+are done.
+
+Times inside the engine are float seconds from the scenario epoch; step boundaries come in as
+integer nanoseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .units import NS_PER_S
+
+# Job states.
+_COMPUTE_ONLY = 0  # before communication may start
+_COMM = 1  # flows of a phase in flight
+_LATENCY = 2  # all bytes of the phase delivered; paying the rounds' propagation delay
+_WAIT_COMPUTE = 3  # communication done, compute still running
+_DONE = 4
+
+_EPS_S = 1e-12
+_EPS_BYTES = 1e-3  # a flow with less than a millibyte left is done
+
+
+class _Flows:
+    """Struct of growable numpy arrays for every flow of the run (finished flows stay)."""
+
+    _FIELDS = {
+        "src": np.int32, "dst": np.int32, "job": np.int32, "step": np.int32,
+        "phase": np.int32, "bytes_total": np.float64, "remaining": np.float64,
+        "demand_bps": np.float64, "weight": np.float64, "start_s": np.float64,
+        "end_s": np.float64, "bytes_sent": np.float64, "path_changes": np.int32,
+        "reroutes": np.int32, "unreachable_s": np.float64, "blackholed_s": np.float64,
+    }
+
+    def __init__(self, capacity: int = 1024):
+        self.n = 0
+        for name, dtype in self._FIELDS.items():
+            setattr(self, name, np.zeros(capacity, dtype=dtype))
+        self.last_path: list = []
+
+    def _grow(self) -> None:
+        for name in self._FIELDS:
+            old = getattr(self, name)
+            new = np.zeros(2 * old.shape[0], dtype=old.dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
+    def add_many(self, src, dst, job, step, phase, nbytes, demand_bps, weight, t_s):
+        """Append flows (array arguments, scalars broadcast); return their ids."""
+        src = np.atleast_1d(np.asarray(src, dtype=np.int32))
+        k = src.shape[0]
+        while self.n + k > self.src.shape[0]:
+            self._grow()
+        ids = np.arange(self.n, self.n + k, dtype=np.int64)
+        sl = slice(self.n, self.n + k)
+        self.src[sl] = src
+        self.dst[sl] = dst
+        self.job[sl] = job
+        self.step[sl] = step
+        self.phase[sl] = phase
+        self.bytes_total[sl] = nbytes
+        self.remaining[sl] = nbytes
+        self.demand_bps[sl] = demand_bps
+        self.weight[sl] = weight
+        self.start_s[sl] = t_s
+        self.end_s[sl] = np.nan
+        self.last_path.extend([None] * k)
+        self.n += k
+        return ids
+
+    def view(self, name: str) -> np.ndarray:
+        return getattr(self, name)[: self.n]
+
+
+@dataclass
+class _JobState:
+    job: object
+    index: int
+    phases: list
+    step: int = 0
+    state: int = _COMPUTE_ONLY
+    step_start_s: float = 0.0
+    comm_start_s: float = 0.0
+    compute_end_s: float = 0.0
+    comm_end_s: float = np.nan
+    phase: int = 0
+    pending: int = 0
+    phase_latency_s: float = 0.0
+    timer_s: float = np.inf
+    records: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one emulation step measured, handed to writers."""
+
+    t_ns: int
+    dt_s: float
+    snapshot: object
+    routes: object
+    pair_src: np.ndarray
+    pair_dst: np.ndarray
+    edge_bytes: np.ndarray  # bytes carried per directed edge during the step
+    n_events: int
+
+
+class FluidEngine:
+    """Advance training jobs and background flows over a moving mesh.
+
+    Parameters
+    ----------
+    jobs : sequence
+        Job objects (see :mod:`meshnet.traffic.collectives`): ``name``, ``nodes``,
+        ``compute_s``, ``overlap``, ``max_steps``, ``plan(delay_s)``, ``step_phases()``.
+    policy : object
+        A routing policy with ``route(snapshot, src, dst, t_ns=..., edge_utilisation=...,
+        future=...)`` returning :class:`meshnet.routing.Routes`.
+    allocate : callable
+        ``allocate(capacity_bps, indptr, edges, weight, demand_bps) -> rates_bps``.
+    background : tuple, optional
+        ``(src, dst, demand_bps)`` arrays of persistent, demand-capped flows.
+    terminal_rate_bps : float
+        Rate of one terminal, for the ideal-mesh comparison.
+    ideal_comm_time : callable, optional
+        ``ideal_comm_time(phases, rate_bps) -> seconds`` on an ideal mesh.
+    """
+
+    def __init__(self, jobs, policy, allocate, background=None, terminal_rate_bps=100e9,
+                 ideal_comm_time=None):
+        self.policy = policy
+        self.allocate = allocate
+        self.flows = _Flows()
+        self.jobs = [_JobState(job=j, index=i, phases=[]) for i, j in enumerate(jobs)]
+        self.terminal_rate_bps = float(terminal_rate_bps)
+        self._ideal_comm_time = ideal_comm_time
+        self._active = np.zeros(0, dtype=np.int64)
+        self._planned = False
+        self._prev_utilisation = None
+        self._prev_snapshot = None
+        self._routes = None
+        self._pair_key = np.zeros(0, dtype=np.int64)  # sorted src * n + dst of routed pairs
+        self._n_nodes = 1
+        self._bg_pairs = np.zeros((0, 2), dtype=np.int64)
+        if background is not None:
+            bsrc, bdst, bdemand = (np.asarray(x) for x in background)
+            if bsrc.size:
+                ids = self.flows.add_many(bsrc, bdst, -1, -1, -1, np.inf, bdemand, 1.0, 0.0)
+                self._active = np.concatenate([self._active, ids])
+                self._bg_pairs = np.stack([bsrc, bdst], axis=1).astype(np.int64)
+
+    # ------------------------------------------------------------------ set-up
+    def _all_pairs(self) -> np.ndarray:
+        parts = [self._bg_pairs]
+        for js in self.jobs:
+            for ph in js.phases:
+                parts.append(np.stack([ph.src, ph.dst], axis=1).astype(np.int64))
+        pairs = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        return np.unique(pairs, axis=0)
+
+    def _plan_jobs(self, snapshot, t_s):
+        """Let each job pick its ring order from the current mesh, then fix its phases."""
+        from .routing import shortest_path_lengths
+
+        for js in self.jobs:
+            nodes = np.asarray(js.job.nodes, dtype=np.int32)
+            dist = shortest_path_lengths(snapshot, indices=nodes, weight="delay_s")
+            js.job.plan(np.ascontiguousarray(dist[:, nodes]))
+            js.phases = list(js.job.step_phases())
+            self._start_step(js, t_s)
+        self._planned = True
+
+    # ------------------------------------------------------------------ job machine
+    def _start_step(self, js: _JobState, t_s: float) -> None:
+        job = js.job
+        if job.max_steps is not None and js.step >= job.max_steps:
+            js.state = _DONE
+            js.timer_s = np.inf
+            return
+        js.step_start_s = t_s
+        js.compute_end_s = t_s + job.compute_s
+        js.comm_start_s = t_s + (1.0 - job.overlap) * job.compute_s
+        js.comm_end_s = np.nan
+        js.phase = 0
+        js.state = _COMPUTE_ONLY
+        js.timer_s = js.comm_start_s
+
+    def _start_phase(self, js: _JobState, t_s: float) -> None:
+        ph = js.phases[js.phase]
+        js.state = _COMM
+        keep = (np.asarray(ph.bytes) > 0) & (np.asarray(ph.src) != np.asarray(ph.dst))
+        src = np.asarray(ph.src)[keep]
+        dst = np.asarray(ph.dst)[keep]
+        ids = self.flows.add_many(src, dst, js.index, js.step, js.phase,
+                                  np.asarray(ph.bytes)[keep], np.inf, 1.0, t_s)
+        self._active = np.concatenate([self._active, ids])
+        js.pending = int(ids.shape[0])
+        # Each round of the phase pays the longest one-way path delay among its flows.
+        js.phase_latency_s = ph.latency_rounds * float(
+            np.max(self._pair_delays(src, dst), initial=0.0))
+        js.timer_s = np.inf
+        if js.pending == 0:
+            self._phase_bytes_done(js, t_s)
+
+    def _phase_bytes_done(self, js: _JobState, t_s: float) -> None:
+        js.state = _LATENCY
+        js.timer_s = t_s + js.phase_latency_s
+
+    def _finish_phase(self, js: _JobState, t_s: float) -> None:
+        js.phase += 1
+        if js.phase < len(js.phases):
+            self._start_phase(js, t_s)
+            return
+        js.comm_end_s = t_s
+        if t_s + _EPS_S < js.compute_end_s:
+            js.state = _WAIT_COMPUTE
+            js.timer_s = js.compute_end_s
+        else:
+            self._end_step(js, t_s)
+
+    def _end_step(self, js: _JobState, t_s: float) -> None:
+        job = js.job
+        step_s = t_s - js.step_start_s
+        ideal_comm = (self._ideal_comm_time(js.phases, self.terminal_rate_bps)
+                      if self._ideal_comm_time is not None else np.nan)
+        ideal_step = max(job.compute_s, (1.0 - job.overlap) * job.compute_s + ideal_comm)
+        js.records.append({
+            "job": job.name,
+            "step": js.step,
+            "start_s": js.step_start_s,
+            "end_s": t_s,
+            "step_time_s": step_s,
+            "compute_s": job.compute_s,
+            "comm_time_s": js.comm_end_s - js.comm_start_s,
+            "exposed_comm_s": max(0.0, step_s - job.compute_s),
+            "ideal_step_time_s": ideal_step,
+            "slowdown": step_s / ideal_step if ideal_step > 0 else np.nan,
+            "bytes_per_rank": _bytes_per_rank(js.phases, job.nodes),
+        })
+        js.step += 1
+        self._start_step(js, t_s)
+
+    def _fire_timer(self, js: _JobState, t_s: float) -> None:
+        if js.state == _COMPUTE_ONLY:
+            self._start_phase(js, t_s)
+        elif js.state == _LATENCY:
+            self._finish_phase(js, t_s)
+        elif js.state == _WAIT_COMPUTE:
+            self._end_step(js, t_s)
+
+    def _fire_due(self, t_s: float) -> None:
+        # A timer may start a phase with no bytes, whose latency timer is then due too.
+        for _ in range(100_000):
+            due = [js for js in self.jobs if js.timer_s <= t_s + _EPS_S]
+            if not due:
+                return
+            for js in due:
+                self._fire_timer(js, max(t_s, js.timer_s))
+
+    # ------------------------------------------------------------------ routing
+    def _pair_index(self, src, dst) -> np.ndarray:
+        """Row of each (src, dst) in this step's routes, -1 where it was not routed."""
+        key = np.asarray(src, np.int64) * self._n_nodes + np.asarray(dst, np.int64)
+        if self._pair_key.size == 0:
+            return np.full(key.shape, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self._pair_key, key), self._pair_key.size - 1)
+        return np.where(self._pair_key[pos] == key, pos, -1)
+
+    def _pair_delays(self, src, dst) -> np.ndarray:
+        routes = self._routes
+        if routes is None or len(src) == 0:
+            return np.zeros(len(src))
+        p = self._pair_index(src, dst)
+        out = np.zeros(p.shape[0])
+        for k, pk in enumerate(p.tolist()):
+            if pk >= 0 and routes.pair_reachable[pk]:
+                a, b = routes.pair_path_indptr[pk], routes.pair_path_indptr[pk + 1]
+                out[k] = float(np.max(routes.path_delay_s[a:b])) if b > a else 0.0
+        return out
+
+    def _route(self, snapshot, future):
+        pairs = self._all_pairs()
+        self._n_nodes = snapshot.n_nodes
+        src = pairs[:, 0].astype(np.int32)
+        dst = pairs[:, 1].astype(np.int32)
+        self._pair_key = pairs[:, 0] * self._n_nodes + pairs[:, 1]  # sorted by np.unique
+        if pairs.shape[0] == 0:
+            self._routes = None
+            return src, dst
+        util = self._prev_utilisation
+        if util is not None:
+            util = _map_edge_values(self._prev_snapshot, snapshot, util)
+        self._routes = self.policy.route(snapshot, src, dst, t_ns=snapshot.t_ns,
+                                         edge_utilisation=util, future=future)
+        return src, dst
+
+    def _track_paths(self, snapshot) -> None:
+        """Count path changes (primary path differs) and re-routes (old path broke)."""
+        routes = self._routes
+        if routes is None:
+            return
+        fl = self.flows
+        act = self._active
+        pidx = self._pair_index(fl.src[act], fl.dst[act])
+        for fid, p in zip(act.tolist(), pidx.tolist(), strict=True):
+            nodes = None
+            if p >= 0 and routes.pair_reachable[p]:
+                a = routes.pair_path_indptr[p]
+                nodes = routes.path_nodes[routes.path_node_indptr[a]:
+                                          routes.path_node_indptr[a + 1]]
+            last = fl.last_path[fid]
+            if last is not None and (nodes is None or not np.array_equal(nodes, last)):
+                fl.path_changes[fid] += 1
+                if not _path_exists(snapshot, last):
+                    fl.reroutes[fid] += 1
+            fl.last_path[fid] = nodes
+
+    # ------------------------------------------------------------------ allocation
+    def _allocate(self, snapshot):
+        """Rates of the active flows (bits/s) and the per-edge load of their subflows."""
+        routes = self._routes
+        fl = self.flows
+        act = self._active
+        n = act.shape[0]
+        empty = (np.zeros(n), np.zeros(n, bool), np.zeros(snapshot.n_edges))
+        if n == 0 or routes is None:
+            return empty
+        pair = self._pair_index(fl.src[act], fl.dst[act])
+        ok = pair >= 0
+        ok[ok] = routes.pair_reachable[pair[ok]] & ~routes.pair_blackholed[pair[ok]]
+        blackholed = np.zeros(n, bool)
+        has = pair >= 0
+        blackholed[has] = routes.pair_blackholed[pair[has]]
+        idx = np.flatnonzero(ok)
+        if idx.size == 0:
+            return np.zeros(n), blackholed, np.zeros(snapshot.n_edges)
+        pp = routes.pair_path_indptr
+        counts = pp[pair[idx] + 1] - pp[pair[idx]]
+        path_ids = _ranges(pp[pair[idx]], counts)
+        sub_flow = np.repeat(idx, counts)
+        ep = routes.path_edge_indptr
+        ecounts = ep[path_ids + 1] - ep[path_ids]
+        sub_edges = routes.path_edges[_ranges(ep[path_ids], ecounts)].astype(np.int32)
+        sub_indptr = np.zeros(path_ids.shape[0] + 1, dtype=np.int64)
+        np.cumsum(ecounts, out=sub_indptr[1:])
+        frac = routes.path_fraction[path_ids]
+        weight = fl.weight[act[sub_flow]] * frac
+        demand = fl.demand_bps[act[sub_flow]] * frac
+        sub_rates = np.asarray(self.allocate(snapshot.capacity_bps, sub_indptr, sub_edges,
+                                             weight, demand), dtype=np.float64)
+        rates = np.bincount(sub_flow, weights=sub_rates, minlength=n)
+        edge_rate = np.bincount(sub_edges, weights=np.repeat(sub_rates, ecounts),
+                                minlength=snapshot.n_edges)
+        return rates, blackholed, edge_rate
+
+    # ------------------------------------------------------------------ the step
+    def step(self, snapshot, dt_s: float, future=None) -> StepRecord:
+        """Advance everything from ``snapshot.t_ns`` for ``dt_s`` seconds on ``snapshot``."""
+        t0 = snapshot.t_ns / NS_PER_S
+        t_end = t0 + dt_s
+        if not self._planned:
+            self._plan_jobs(snapshot, t0)
+        pair_src, pair_dst = self._route(snapshot, future)
+        self._track_paths(snapshot)
+        fl = self.flows
+        edge_bytes = np.zeros(snapshot.n_edges)
+        t = t0
+        n_events = 0
+        self._fire_due(t)
+        dirty = True
+        while t < t_end - _EPS_S:
+            if dirty:
+                rates, blackholed, edge_rate = self._allocate(snapshot)
+                dirty = False
+            act = self._active
+            with np.errstate(divide="ignore", invalid="ignore"):
+                finish = np.where(rates > 0, fl.remaining[act] * 8.0 / rates, np.inf)
+            t_timer = min((js.timer_s for js in self.jobs), default=np.inf)
+            t_next = max(t, min(t_end, t + (finish.min() if finish.size else np.inf), t_timer))
+            dt = t_next - t
+            if dt > 0:
+                sent = rates * dt / 8.0
+                fl.remaining[act] = np.maximum(0.0, fl.remaining[act] - sent)
+                fl.bytes_sent[act] += sent
+                stalled = rates <= 0
+                fl.blackholed_s[act[stalled & blackholed]] += dt
+                fl.unreachable_s[act[stalled & ~blackholed]] += dt
+                edge_bytes += edge_rate * dt / 8.0
+            t = t_next
+            n_events += 1
+            n_before = (self._active.shape[0], tuple(js.phase for js in self.jobs))
+            self._complete_flows(t)
+            self._fire_due(t)
+            n_after = (self._active.shape[0], tuple(js.phase for js in self.jobs))
+            dirty = n_before != n_after or not np.array_equal(act, self._active)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._prev_utilisation = np.where(
+                snapshot.capacity_bps > 0, edge_bytes * 8.0 / (dt_s * snapshot.capacity_bps), 0.0)
+        self._prev_snapshot = snapshot
+        return StepRecord(t_ns=snapshot.t_ns, dt_s=dt_s, snapshot=snapshot, routes=self._routes,
+                          pair_src=pair_src, pair_dst=pair_dst, edge_bytes=edge_bytes,
+                          n_events=n_events)
+
+    def _complete_flows(self, t_s: float) -> None:
+        fl = self.flows
+        act = self._active
+        done = fl.remaining[act] <= _EPS_BYTES
+        if not done.any():
+            return
+        fin = act[done]
+        fl.end_s[fin] = t_s
+        fl.remaining[fin] = 0.0
+        self._active = act[~done]
+        jobs = fl.job[fin]
+        jobs = jobs[jobs >= 0]
+        for j, k in zip(*np.unique(jobs, return_counts=True), strict=True):
+            js = self.jobs[int(j)]
+            js.pending -= int(k)
+            if js.pending <= 0 and js.state == _COMM:
+                self._phase_bytes_done(js, t_s)
+
+    # ------------------------------------------------------------------ results
+    def job_records(self) -> list[dict]:
+        """One dict per finished training step of every job."""
+        return [r for js in self.jobs for r in js.records]
+
+    def flow_records(self, t_end_s: float) -> dict:
+        """Column dict of every flow: bytes, times, mean rate, path changes, re-routes."""
+        fl = self.flows
+        n = fl.n
+        end = fl.view("end_s")
+        start = fl.view("start_s")
+        duration = np.where(np.isnan(end), t_end_s, end) - start
+        sent = fl.view("bytes_sent")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_rate = np.where(duration > 0, sent * 8.0 / duration, np.nan)
+        job = fl.view("job")
+        names = np.array(["background"] + [js.job.name for js in self.jobs], dtype=object)
+        total = fl.view("bytes_total")
+        return {
+            "flow": np.arange(n, dtype=np.int64),
+            "job": names[job + 1],
+            "train_step": fl.view("step").copy(),
+            "phase": fl.view("phase").copy(),
+            "src": fl.view("src").copy(),
+            "dst": fl.view("dst").copy(),
+            "bytes": np.where(np.isfinite(total), total, sent),
+            "demand_gbps": fl.view("demand_bps") / 1e9,
+            "start_s": start.copy(),
+            "end_s": end.copy(),
+            "finished": ~np.isnan(end),
+            "mean_rate_gbps": mean_rate / 1e9,
+            "path_changes": fl.view("path_changes").copy(),
+            "reroutes": fl.view("reroutes").copy(),
+            "unreachable_s": fl.view("unreachable_s").copy(),
+            "blackholed_s": fl.view("blackholed_s").copy(),
+        }
+
+
+def _path_exists(snapshot, nodes) -> bool:
+    """Whether every hop of a node path is an edge of ``snapshot``."""
+    for u, v in zip(nodes[:-1].tolist(), nodes[1:].tolist(), strict=True):
+        if u >= snapshot.n_nodes:
+            return False
+        nbrs = snapshot.indices[snapshot.indptr[u]:snapshot.indptr[u + 1]]
+        k = np.searchsorted(nbrs, v)
+        if k >= nbrs.shape[0] or nbrs[k] != v:
+            return False
+    return True
+
+
+def _bytes_per_rank(phases, nodes) -> float:
+    total = sum(float(np.sum(ph.bytes)) for ph in phases)
+    return total / max(1, len(nodes))
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + c)`` for every (s, c), vectorised."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(np.asarray(starts, dtype=np.int64), counts) + (
+        np.arange(total, dtype=np.int64) - offsets)
+
+
+def _map_edge_values(old, new, values):
+    """Carry per-edge values from one snapshot to the next by node pair (0 for new edges)."""
+    out = np.zeros(new.n_edges)
+    if old is None:
+        return out
+    n = max(old.n_nodes, new.n_nodes)
+    old_key = old.edge_sources().astype(np.int64) * n + old.indices
+    new_key = new.edge_sources().astype(np.int64) * n + new.indices
+    pos = np.searchsorted(old_key, new_key)  # CSR edges are sorted by (src, dst)
+    pos = np.minimum(pos, max(0, old_key.shape[0] - 1))
+    hit = old_key.shape[0] > 0
+    if hit:
+        match = old_key[pos] == new_key
+        out[match] = values[pos[match]]
+    return out
