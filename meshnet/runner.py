@@ -1,0 +1,351 @@
+"""``meshnet run``: the whole pipeline for one scenario, from orbits to plots.
+
+Data flow per chunk of steps: propagate (one SGP4 call) -> link model (stateful) -> Snapshot ->
+routing policy -> max-min allocation inside the fluid engine -> records. Records stream to
+Parquet; nothing proportional to the run's length is held in memory except per-step summaries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .io.datasets import AtomicParquetWriter, prepare_dir, run_metadata, write_json_atomic
+from .units import NS_PER_S
+
+#: Steps propagated per SGP4 call: large enough to amortise the call, small enough for memory.
+CHUNK_STEPS = 60
+
+LINK_SCHEMA = pa.schema([
+    ("t", pa.timestamp("ns", tz="UTC")),
+    ("t_s", pa.float64()),
+    ("a", pa.int32()),
+    ("b", pa.int32()),
+    ("a_name", pa.dictionary(pa.int32(), pa.string())),
+    ("b_name", pa.dictionary(pa.int32(), pa.string())),
+    ("kind", pa.dictionary(pa.int8(), pa.string())),
+    ("state", pa.dictionary(pa.int8(), pa.string())),
+    ("reason", pa.dictionary(pa.int8(), pa.string())),
+    ("length_km", pa.float64()),
+    ("delay_ms", pa.float64()),
+    ("capacity_gbps", pa.float64()),
+    ("load_gbps", pa.float64()),
+    ("utilisation", pa.float64()),
+])
+
+
+@dataclass
+class StepStats:
+    """Per-step mesh figures kept in memory for the summary and plots (a few floats a step)."""
+
+    t_s: list = field(default_factory=list)
+    links_up: list = field(default_factory=list)
+    links_total: list = field(default_factory=list)
+    mean_util: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """What ``meshnet run`` measured; ``report()`` is the table printed at the end."""
+
+    scenario: object
+    out_dir: Path
+    summary: dict
+    jobs: list
+    wall_s: float
+
+    def report(self) -> str:
+        s = self.summary
+        lines = [
+            f"meshnet run: {s['scenario']}  ({s['steps']} steps of {s['step_s']:g} s, "
+            f"{s['satellites']} satellites, {s['ground_stations']} ground stations, "
+            f"routing {s['routing']})",
+            "",
+            f"{'job':<20} {'steps':>6} {'mean step s':>12} {'p95 step s':>11} "
+            f"{'comm share':>11} {'slowdown':>9} {'busbw Gbps':>11}",
+        ]
+        for j in s["jobs"]:
+            lines.append(
+                f"{j['job']:<20} {j['steps_done']:>6} {_f(j['mean_step_s'], 12, 3)} "
+                f"{_f(j['p95_step_s'], 11, 3)} {_f(100 * j['comm_share'], 10, 1)}% "
+                f"{_f(j['mean_slowdown'], 9, 2)} {_f(j['mean_busbw_gbps'], 11, 2)}")
+        if not s["jobs"]:
+            lines.append("(no training jobs in this scenario)")
+        lines += [
+            "",
+            f"mean ISL utilisation   {100 * s['mean_isl_utilisation']:.2f} %",
+            f"link availability      {100 * s['link_availability']:.2f} % of link-time up",
+            f"background traffic     {s['background_offered_gbps']:.1f} Gbps offered, "
+            f"{s['background_carried_gbps']:.1f} Gbps carried",
+            f"outputs                {self.out_dir}",
+            f"wall time              {self.wall_s:.1f} s",
+        ]
+        return "\n".join(lines)
+
+
+def _f(x, width, prec):
+    return f"{x:>{width}.{prec}f}" if x is not None and np.isfinite(x) else f"{'-':>{width}}"
+
+
+def snapshot_stream(scenario, world, grid, link_model, progress=False):
+    """Yield ``(k, t_ns, r_km, link_table, snapshot)`` for every step of ``grid``.
+
+    Propagation runs in chunks of :data:`CHUNK_STEPS`; the link model carries its state from
+    one step to the next.
+    """
+    from .orbits.propagate import propagate, sun_direction_ecef
+
+    bar = _progress(len(grid), progress, "steps")
+    names, kinds = world.node_names, world.node_kind
+    try:
+        for c0 in range(0, len(grid), CHUNK_STEPS):
+            sub = grid[c0:c0 + CHUNK_STEPS]
+            orbits = propagate(world.constellation, sub)
+            sun = sun_direction_ecef(sub)
+            for i in range(len(sub)):
+                t_ns = int(sub.t_ns[i])
+                table = link_model.step(t_ns, orbits.r_km[i], orbits.v_km_s[i], sun[i])
+                snap = table.to_snapshot(names, kinds)
+                yield c0 + i, t_ns, orbits.r_km[i], table, snap
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _progress(total, enabled, unit):
+    if not enabled or total < 2:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, dynamic_ncols=True, leave=False)
+
+
+def build_traffic(scenario, world):
+    """Compute nodes, jobs and background demands of a scenario (seeded, deterministic)."""
+    from .traffic import background_demands, make_job, place_compute
+
+    rng = np.random.default_rng(scenario.run.seed)
+    tcfg = scenario.traffic
+    jobs = []
+    compute = None
+    if tcfg.jobs:
+        compute = place_compute(tcfg.compute, world.constellation, world.ground, rng)
+        jobs = [make_job(jc, compute, n_nodes=world.n_nodes) for jc in tcfg.jobs]
+    background = None
+    if tcfg.background.enabled and world.n_ground > 1:
+        background = background_demands(tcfg.background, world.ground, rng,
+                                         n_sats=world.n_sats)
+    return compute, jobs, background
+
+
+def make_engine(scenario, world, jobs, background):
+    from .allocation import allocate
+    from .engine import FluidEngine
+    from .routing import make_policy
+    from .traffic import ideal_comm_time_s
+
+    relay = np.ones(world.n_nodes, dtype=bool)
+    if not scenario.routing.ground_relay:
+        relay[world.n_sats:] = False
+    policy = make_policy(scenario.routing, world.n_nodes, relay)
+    method = scenario.allocation.method
+
+    def alloc(capacity_bps, indptr, edges, weight, demand_bps):
+        return allocate(method, capacity_bps, indptr, edges, weight=weight,
+                        demand_bps=demand_bps)
+
+    return FluidEngine(jobs, policy, alloc, background=background,
+                       terminal_rate_bps=scenario.links.capacity_bps,
+                       ideal_comm_time=ideal_comm_time_s)
+
+
+def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResult:
+    """Run ``scenario`` over ``grid`` and write datasets, ``summary.json`` and plots.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        From :func:`meshnet.scenario.load_scenario`.
+    grid : TimeGrid
+        Steps to emulate.
+    out_dir : Path
+        Receives ``links.parquet``, ``flows.parquet``, ``jobs.parquet``, ``summary.json`` and
+        PNG plots.
+    """
+    from .links import LinkModel
+    from .world import build_world
+
+    wall0 = time.perf_counter()
+    out_dir = prepare_dir(Path(out_dir))
+    world = build_world(scenario)
+    compute, jobs, background = build_traffic(scenario, world)
+    engine = make_engine(scenario, world, jobs, background)
+    step_s = len(grid) > 1 and grid.step_ns / NS_PER_S or scenario.run.step_s
+    link_model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
+                           step_s)
+    names = world.node_names.astype(str)
+    epoch_ns = int(np.datetime64(grid.epoch.replace(tzinfo=None), "ns").astype(np.int64))
+    meta = run_metadata(scenario, steps=len(grid), step_s=step_s)
+    links_w = AtomicParquetWriter(out_dir / "links.parquet", LINK_SCHEMA, meta)
+    stats = StepStats()
+    horizon = _lookahead_steps(scenario, step_s)
+    stream = snapshot_stream(scenario, world, grid, link_model, progress=progress)
+    window: deque = deque()
+    map_frame = None
+    map_k = len(grid) // 2
+    try:
+        for item in stream:
+            window.append(item)
+            if len(window) <= horizon:
+                continue
+            map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_k,
+                                 map_frame)
+        while window:
+            map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_k,
+                                 map_frame)
+    except BaseException:
+        links_w.abort()
+        raise
+    links_w.close()
+    t_end_s = (grid.t_ns[-1] / NS_PER_S) + step_s
+    job_rows = engine.job_records()
+    _write_table(out_dir / "jobs.parquet", _jobs_columns(job_rows), meta)
+    _write_table(out_dir / "flows.parquet", engine.flow_records(t_end_s), meta)
+    summary = _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_end_s)
+    summary["wall_time_s"] = time.perf_counter() - wall0
+    write_json_atomic(out_dir / "summary.json", summary)
+    if plots:
+        from .plots import write_plots
+
+        write_plots(out_dir, stats, job_rows, map_frame, world)
+    return RunResult(scenario=scenario, out_dir=out_dir, summary=summary, jobs=job_rows,
+                     wall_s=time.perf_counter() - wall0)
+
+
+def _lookahead_steps(scenario, step_s) -> int:
+    """Steps of known future a policy needs (``predictive`` looks ``horizon_s`` ahead)."""
+    if scenario.routing.policy != "predictive":
+        return 0
+    return int(np.ceil(scenario.routing.horizon_s / step_s))
+
+
+def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_k, map_frame):
+    k, t_ns, r_km, table, snap = window.popleft()
+    future = [w[4] for w in window] if window else None
+    rec = engine.step(snap, step_s, future=future)
+    n_links = table.a.shape[0]
+    load = np.zeros(n_links)
+    util = np.zeros(n_links)
+    if snap.n_edges:
+        edge_util = np.where(snap.capacity_bps > 0,
+                             rec.edge_bytes * 8.0 / (step_s * snap.capacity_bps), 0.0)
+        np.maximum.at(util, snap.link_id, edge_util)
+        np.maximum.at(load, snap.link_id, rec.edge_bytes * 8.0 / step_s / 1e9)
+    links_w.write(_link_columns(table, names, epoch_ns, t_ns, load, util))
+    up = table.state == 2
+    isl_up = up & (table.kind == 0)
+    stats.t_s.append(t_ns / NS_PER_S)
+    stats.links_up.append(int(np.count_nonzero(up)))
+    stats.links_total.append(int(n_links))
+    stats.mean_util.append(float(util[isl_up].mean()) if isl_up.any() else 0.0)
+    stats.events.append(rec.n_events)
+    if k == map_k or map_frame is None:
+        map_frame = {"t_s": t_ns / NS_PER_S, "r_km": np.array(r_km), "a": table.a[up],
+                     "b": table.b[up], "kind": table.kind[up], "util": util[up]}
+    return map_frame
+
+
+def _link_columns(table, names, epoch_ns, t_ns, load_gbps, util):
+    from .links import REASON_NAMES, STATE_NAMES
+
+    n = table.a.shape[0]
+    return pa.table({
+        "t": pa.array(np.full(n, epoch_ns + t_ns, dtype=np.int64)).cast(
+            pa.timestamp("ns", tz="UTC")),
+        "t_s": np.full(n, t_ns / NS_PER_S),
+        "a": table.a.astype(np.int32),
+        "b": table.b.astype(np.int32),
+        "a_name": _dict(names, table.a),
+        "b_name": _dict(names, table.b),
+        "kind": _dict(np.array(["isl", "gsl"]), table.kind, pa.int8()),
+        "state": _dict(np.array(STATE_NAMES), table.state, pa.int8()),
+        "reason": _dict(np.array(REASON_NAMES), table.reason, pa.int8()),
+        "length_km": table.length_km,
+        "delay_ms": table.length_km / 299_792.458 * 1e3,
+        "capacity_gbps": table.capacity_bps / 1e9,
+        "load_gbps": load_gbps,
+        "utilisation": util,
+    }, schema=LINK_SCHEMA)
+
+
+def _dict(dictionary, codes, index_type=None):
+    codes = np.asarray(codes)
+    idx = pa.array(codes.astype(np.int32 if index_type is None else np.int8))
+    return pa.DictionaryArray.from_arrays(idx, pa.array(list(map(str, dictionary))))
+
+
+def _write_table(path, columns, meta):
+    table = pa.table(columns) if not isinstance(columns, pa.Table) else columns
+    with AtomicParquetWriter(path, table.schema, meta) as w:
+        w.write(table)
+
+
+def _jobs_columns(rows):
+    keys = ["job", "step", "start_s", "end_s", "step_time_s", "compute_s", "comm_time_s",
+            "exposed_comm_s", "ideal_step_time_s", "slowdown", "bytes_per_rank",
+            "algbw_gbps", "busbw_gbps"]
+    return {k: [r.get(k) for r in rows] for k in keys} if rows else {
+        k: pa.array([], pa.string() if k == "job" else pa.float64()) for k in keys}
+
+
+def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_end_s):
+    rows = engine.job_records()
+    jobs_out = []
+    for job in jobs:
+        mine = [r for r in rows if r["job"] == job.name]
+        st = np.array([r["step_time_s"] for r in mine])
+        comm = np.array([r["exposed_comm_s"] for r in mine])
+        jobs_out.append({
+            "job": job.name,
+            "nodes": int(len(job.nodes)),
+            "steps_done": len(mine),
+            "mean_step_s": float(st.mean()) if st.size else None,
+            "p95_step_s": float(np.percentile(st, 95)) if st.size else None,
+            "comm_share": float(comm.sum() / st.sum()) if st.size and st.sum() > 0 else None,
+            "mean_slowdown": float(np.mean([r["slowdown"] for r in mine])) if mine else None,
+            "mean_busbw_gbps": float(np.mean([r.get("busbw_gbps", np.nan) for r in mine]))
+            if mine else None,
+        })
+    fl = engine.flow_records(t_end_s)
+    bg = fl["job"] == "background"
+    offered = float(np.sum(np.asarray(background[2]))) / 1e9 if background is not None else 0.0
+    carried = float(np.sum(fl["bytes"][bg]) * 8 / max(t_end_s, 1e-9) / 1e9) if bg.any() else 0.0
+    up = np.asarray(stats.links_up, float)
+    total = np.asarray(stats.links_total, float)
+    return {
+        "scenario": scenario.name,
+        "steps": len(grid),
+        "step_s": step_s,
+        "duration_s": len(grid) * step_s,
+        "satellites": world.n_sats,
+        "ground_stations": world.n_ground,
+        "routing": scenario.routing.policy,
+        "allocation": scenario.allocation.method,
+        "topology": scenario.links.topology,
+        "jobs": jobs_out,
+        "mean_isl_utilisation": float(np.mean(stats.mean_util)) if stats.mean_util else 0.0,
+        "link_availability": float(up.sum() / total.sum()) if total.sum() else 0.0,
+        "background_offered_gbps": offered,
+        "background_carried_gbps": carried,
+        "flows": int(fl["flow"].shape[0]),
+        "path_changes": int(np.sum(fl["path_changes"])),
+        "reroutes": int(np.sum(fl["reroutes"])),
+    }
