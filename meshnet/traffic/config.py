@@ -1,0 +1,221 @@
+"""The ``[traffic]`` scenario tables: compute nodes, training jobs and background traffic.
+
+Examples
+--------
+>>> from meshnet.config import parse_table
+>>> cfg = parse_table(TrafficConfig, {
+...     "compute": {"placement": "every_kth", "every_k": 11},
+...     "jobs": [{"name": "llm", "kind": "allreduce", "model_params": 7e9}],
+... }, "traffic", "demo.toml")
+>>> cfg.jobs[0].algorithm, cfg.jobs[0].bytes_per_param, cfg.background.enabled
+('ring', 2.0, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import option
+from ..errors import ScenarioError
+
+PLACEMENTS = ("names", "every_kth", "shell", "block", "random", "ground")
+ALLREDUCE_ALGORITHMS = ("ring", "hierarchical", "halving_doubling")
+
+
+def _job_kinds():
+    from .collectives import JOB_KINDS
+
+    return JOB_KINDS.names()
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    """``[traffic.compute]``: which nodes carry accelerators.
+
+    Placements
+    ----------
+    ``names``
+        the satellites or ground stations listed in ``names``, in that order;
+    ``every_kth``
+        every ``every_k``-th satellite of each plane (slots ``offset``, ``offset + k``, ...), in
+        every shell or only in ``shell``;
+    ``shell``
+        every satellite of shell ``shell`` (a whole cluster constellation is one shell);
+    ``block``
+        ``plane_count`` adjacent planes x ``slot_count`` adjacent slots of shell ``shell``,
+        from ``plane_start`` / ``slot_start`` (wrapping around);
+    ``random``
+        ``count`` satellites drawn with the scenario seed (from ``shell`` only if it is set);
+    ``ground``
+        the ground stations listed in ``ground_sites`` (terrestrial data centres).
+    """
+
+    placement: str = option("every_kth", choices=PLACEMENTS, doc="how compute nodes are chosen")
+    names: tuple[str, ...] = option((), doc="node names for placement = 'names'")
+    every_k: int = option(22, min=1, doc="every k-th satellite of each plane")
+    offset: int = option(0, min=0, doc="first slot for 'every_kth'")
+    shell: int = option(-1, min=-1, doc="shell index (0-based); -1 = all shells")
+    plane_start: int = option(0, min=0, doc="first plane of a 'block'")
+    plane_count: int = option(8, min=1, doc="planes in a 'block'")
+    slot_start: int = option(0, min=0, doc="first slot of a 'block'")
+    slot_count: int = option(8, min=1, doc="slots per plane in a 'block'")
+    count: int = option(64, min=1, doc="satellites drawn for placement = 'random'")
+    ground_sites: tuple[str, ...] = option((), doc="ground-station names for 'ground'")
+    accelerators_per_node: int = option(1, min=1, doc="accelerators on each compute node")
+    accelerator_tflops: float = option(
+        989.0, min=0.0, min_inclusive=False,
+        doc="dense bf16 TFLOPS per accelerator (H100 SXM: 989)")
+    injection_bps: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="cap on a node's total send (and receive) rate; unset = only its links limit it")
+
+    def validate(self, name: str, where: str) -> None:
+        if self.placement == "names" and not self.names:
+            raise ScenarioError(
+                f"{where}: [{name}].names is empty; placement = 'names' needs node names")
+        if self.placement == "ground" and not self.ground_sites:
+            raise ScenarioError(
+                f"{where}: [{name}].ground_sites is empty; placement = 'ground' needs "
+                "ground-station names")
+        if self.placement in ("shell", "block") and self.shell < 0:
+            raise ScenarioError(
+                f"{where}: [{name}].shell must be set (0-based shell index) for "
+                f"placement = '{self.placement}'")
+        if self.placement == "every_kth" and self.offset >= self.every_k:
+            raise ScenarioError(
+                f"{where}: [{name}].offset = {self.offset} must be < every_k = {self.every_k}")
+        for key in ("names", "ground_sites"):
+            values = getattr(self, key)
+            dup = sorted({v for v in values if values.count(v) > 1})
+            if dup:
+                raise ScenarioError(f"{where}: [{name}].{key} lists '{dup[0]}' twice")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """``[[traffic.jobs]]``: one training job.
+
+    ``allreduce``
+        data-parallel gradient all-reduce of ``model_params x bytes_per_param`` bytes per step
+        with ``algorithm`` ``ring``, ``hierarchical`` (rings inside planes, then across) or
+        ``halving_doubling`` (Rabenseifner).
+    ``pipeline``
+        ``stages`` pipeline stages on the job's nodes in order; ``activation_bytes`` cross each
+        stage boundary per micro-batch forward (and as gradients backward).
+    ``moe_alltoall``
+        expert-parallel all-to-all: each node routes ``tokens_per_step`` tokens to ``top_k``
+        experts spread over all nodes (``experts_per_node`` each), ``hidden_size`` x
+        ``bytes_per_element`` bytes per token, dispatch then combine, for ``moe_layers`` layers.
+
+    A training step is ``compute_s`` of computation plus the step's communication, of which the
+    share ``overlap`` can run during computation.
+    """
+
+    name: str = option(doc="job name, used in outputs")
+    kind: str = option("allreduce", choices=_job_kinds, doc="allreduce, pipeline, moe_alltoall")
+    nodes: tuple[str, ...] = option((), doc="compute-node names of this job; empty = all")
+    compute_s: float = option(2.0, min=0.0, doc="computation time per training step")
+    overlap: float = option(0.0, min=0.0, max=1.0,
+                            doc="share of the communication that can overlap computation")
+    steps: int | None = option(None, min=1, doc="training steps; unset = until the run ends")
+    start_s: float = option(0.0, min=0.0, doc="time the job starts")
+    weight: float = option(1.0, min=0.0, min_inclusive=False,
+                           doc="weight of the job's flows in weighted max-min fairness")
+    # allreduce
+    algorithm: str = option("ring", choices=ALLREDUCE_ALGORITHMS, doc="all-reduce algorithm")
+    model_params: float = option(7e9, min=0.0, min_inclusive=False,
+                                 doc="parameters whose gradients are all-reduced")
+    bytes_per_param: float = option(2.0, min=0.0, min_inclusive=False,
+                                    doc="gradient bytes per parameter (bf16: 2)")
+    group_size: int | None = option(
+        None, min=1, doc="hierarchical: ranks per group; unset = one group per orbital plane")
+    # pipeline
+    stages: int | None = option(None, min=2, doc="pipeline stages; unset = one per node")
+    activation_bytes: float = option(
+        1e9, min=0.0, doc="bytes crossing one stage boundary per micro-batch")
+    micro_batches: int = option(8, min=1, doc="micro-batches per training step")
+    # moe_alltoall
+    tokens_per_step: float = option(
+        1e6, min=0.0, doc="tokens each node routes per training step and MoE layer")
+    hidden_size: int = option(4096, min=1, doc="model width (elements per token)")
+    bytes_per_element: float = option(2.0, min=0.0, min_inclusive=False,
+                                      doc="bytes per activation element (bf16: 2)")
+    experts_per_node: int = option(1, min=1, doc="experts hosted on each node")
+    top_k: int = option(2, min=1, doc="experts each token is sent to")
+    moe_layers: int = option(1, min=1, doc="MoE layers per step (one all-to-all pair each)")
+    backward: bool = option(True, doc="moe: also the backward all-to-alls (4 per layer, not 2)")
+
+    def validate(self, name: str, where: str) -> None:
+        if not self.name.strip():
+            raise ScenarioError(f"{where}: [{name}].name is empty; give the job a name")
+        dup = sorted({v for v in self.nodes if self.nodes.count(v) > 1})
+        if dup:
+            raise ScenarioError(f"{where}: [{name}].nodes lists '{dup[0]}' twice")
+        if self.nodes and len(self.nodes) < 2:
+            raise ScenarioError(
+                f"{where}: [{name}].nodes has one node; a job needs at least 2 to communicate")
+        if self.group_size is not None and self.algorithm != "hierarchical":
+            raise ScenarioError(
+                f"{where}: [{name}].group_size only applies to algorithm = 'hierarchical'")
+        if self.kind == "pipeline":
+            if self.nodes and self.stages is not None and len(self.nodes) % self.stages:
+                raise ScenarioError(
+                    f"{where}: [{name}].stages = {self.stages} must divide the number of "
+                    f"nodes ({len(self.nodes)}); each replica of the pipeline gets "
+                    "'stages' nodes")
+        if self.kind == "moe_alltoall" and self.nodes:
+            n_experts = len(self.nodes) * self.experts_per_node
+            if self.top_k > n_experts:
+                raise ScenarioError(
+                    f"{where}: [{name}].top_k = {self.top_k} exceeds the {n_experts} experts "
+                    "(nodes x experts_per_node)")
+
+
+@dataclass(frozen=True)
+class BackgroundConfig:
+    """``[traffic.background]``: steady traffic between ground stations.
+
+    Gravity model: the demand from station ``i`` to ``j`` is proportional to
+    ``population_i * population_j / distance_ij ** distance_exponent`` (``distance_exponent =
+    0``, the default, is the plain product of populations), over ordered pairs at least
+    ``min_distance_km`` apart (great-circle), scaled so that all demands add up to
+    ``total_offered_bps``. With ``pairs`` set, only the heaviest pairs are kept (and rescaled).
+    ``noise_sigma > 0`` multiplies each pair by a log-normal factor drawn with the scenario seed.
+    """
+
+    enabled: bool = option(True, doc="whether background traffic runs")
+    total_offered_bps: float = option(100e9, min=0.0, doc="sum of all pair demands")
+    top_n: int | None = option(100, min=2, doc="only the top_n most populous stations")
+    stations: tuple[str, ...] = option((), doc="only these stations (names); empty = all")
+    pairs: int | None = option(None, min=1, doc="keep only the heaviest pairs (ordered)")
+    distance_exponent: float = option(0.0, min=0.0, doc="gravity-model distance exponent")
+    min_distance_km: float = option(500.0, min=0.0, doc="pairs closer than this carry none")
+    noise_sigma: float = option(0.0, min=0.0, doc="log-normal spread of pair demands")
+    weight: float = option(1.0, min=0.0, min_inclusive=False,
+                           doc="weight of background flows in weighted max-min fairness")
+
+    def validate(self, name: str, where: str) -> None:
+        dup = sorted({v for v in self.stations if self.stations.count(v) > 1})
+        if dup:
+            raise ScenarioError(f"{where}: [{name}].stations lists '{dup[0]}' twice")
+        if self.stations and len(self.stations) < 2:
+            raise ScenarioError(f"{where}: [{name}].stations needs at least 2 stations")
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """``[traffic]``: compute placement, training jobs and background traffic."""
+
+    compute: ComputeConfig = option(default_factory=ComputeConfig, doc="compute nodes")
+    jobs: tuple[JobConfig, ...] = option((), doc="training jobs ([[traffic.jobs]])")
+    background: BackgroundConfig = option(default_factory=BackgroundConfig,
+                                          doc="background traffic between ground stations")
+
+    def validate(self, name: str, where: str) -> None:
+        seen = set()
+        for i, job in enumerate(self.jobs):
+            if job.name in seen:
+                raise ScenarioError(
+                    f"{where}: [{name}].jobs[{i}].name = '{job.name}' is used by another job; "
+                    "job names must be unique")
+            seen.add(job.name)
