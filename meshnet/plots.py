@@ -1,0 +1,151 @@
+"""PNG plots of a run: step time, link utilisation, job throughput, and a map of the mesh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_plots(out_dir, stats, job_rows, map_frame, world) -> list[Path]:
+    """Write the four standard plots into ``out_dir`` and return their paths."""
+    out_dir = Path(out_dir)
+    paths = [
+        plot_step_times(out_dir / "step_time.png", job_rows),
+        plot_utilisation(out_dir / "link_utilisation.png", out_dir / "links.parquet"),
+        plot_throughput(out_dir / "job_throughput.png", job_rows),
+    ]
+    if map_frame is not None:
+        paths.append(plot_mesh_map(out_dir / "mesh_map.png", map_frame, world))
+    return paths
+
+
+def _by_job(job_rows):
+    jobs: dict[str, list] = {}
+    for r in job_rows:
+        jobs.setdefault(r["job"], []).append(r)
+    return jobs
+
+
+def plot_step_times(path, job_rows) -> Path:
+    """Training step time against the time the step ended, one line per job."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for name, rows in _by_job(job_rows).items():
+        t = np.array([r["end_s"] for r in rows])
+        st = np.array([r["step_time_s"] for r in rows])
+        (line,) = ax.plot(t, st, marker=".", label=f"{name}")
+        ideal = np.array([r["ideal_step_time_s"] for r in rows])
+        if np.isfinite(ideal).any():
+            ax.plot(t, ideal, ls="--", color=line.get_color(), alpha=0.6,
+                    label=f"{name} (ideal mesh)")
+    ax.set_xlabel("time since epoch [s]")
+    ax.set_ylabel("training step time [s]")
+    ax.set_title("Training step time over the run")
+    ax.set_ylim(bottom=0)
+    if job_rows:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no training steps completed", transform=ax.transAxes, ha="center")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_utilisation(path, links_parquet) -> Path:
+    """Distribution of the utilisation of every ISL that was up, over all steps."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    plt = _pyplot()
+    table = pq.read_table(links_parquet, columns=["kind", "state", "utilisation"])
+    mask = pc.and_(pc.equal(table["kind"].cast("string"), "isl"),
+                   pc.equal(table["state"].cast("string"), "up"))
+    util = table.filter(mask)["utilisation"].to_numpy()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    if util.size:
+        busy = util[util > 0]
+        ax.hist(100 * util, bins=50, color="#3a7ebf", log=True)
+        ax.set_title(f"ISL utilisation ({util.size:,} link-steps up; "
+                     f"{100 * busy.size / util.size:.1f} % carried traffic)")
+    ax.set_xlabel("utilisation [% of capacity, busier direction]")
+    ax.set_ylabel("link-steps")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_throughput(path, job_rows) -> Path:
+    """Achieved algorithm bandwidth per training step, one line per job."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for name, rows in _by_job(job_rows).items():
+        t = np.array([r["end_s"] for r in rows])
+        bw = np.array([r.get("algbw_gbps", np.nan) for r in rows], dtype=float)
+        ax.plot(t, bw, marker=".", label=name)
+    ax.set_xlabel("time since epoch [s]")
+    ax.set_ylabel("algorithm bandwidth [Gbps]")
+    ax.set_title("Throughput per job (collective bytes / communication time)")
+    ax.set_ylim(bottom=0)
+    if job_rows:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_mesh_map(path, frame, world) -> Path:
+    """Latitude/longitude map of the mesh at one instant, links coloured by utilisation."""
+    from matplotlib.collections import LineCollection
+
+    from .orbits.propagate import ecef_to_geodetic
+
+    plt = _pyplot()
+    r_sat = np.asarray(frame["r_km"])
+    lat, lon, _ = ecef_to_geodetic(r_sat)
+    lat_g = np.asarray(world.ground.lat_deg, dtype=float)
+    lon_g = np.asarray(world.ground.lon_deg, dtype=float)
+    all_lat = np.concatenate([lat, lat_g])
+    all_lon = np.concatenate([lon, lon_g])
+    a, b = np.asarray(frame["a"]), np.asarray(frame["b"])
+    util = np.asarray(frame["util"])
+    # Links that cross the antimeridian would be drawn across the whole map: skip them.
+    ok = np.abs(all_lon[a] - all_lon[b]) < 180
+    segs = np.stack([np.stack([all_lon[a], all_lat[a]], -1),
+                     np.stack([all_lon[b], all_lat[b]], -1)], axis=1)[ok]
+    fig, ax = plt.subplots(figsize=(11, 5.8), dpi=110)
+    lc = LineCollection(segs, cmap="plasma", linewidths=0.8)
+    lc.set_array(100 * util[ok])
+    lc.set_clim(0, max(1e-9, 100 * float(util.max(initial=0))))
+    ax.add_collection(lc)
+    ax.scatter(lon, lat, s=2, color="0.4", label="satellites", zorder=2)
+    if lat_g.size:
+        ax.scatter(lon_g, lat_g, s=10, marker="^", color="tab:green", label="ground stations",
+                   zorder=3)
+    fig.colorbar(lc, ax=ax, label="link utilisation [%]", shrink=0.8)
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-90, 90)
+    ax.set_xlabel("longitude [deg]")
+    ax.set_ylabel("latitude [deg]")
+    ax.set_title(f"Laser mesh at t = {frame['t_s']:.0f} s ({len(a):,} links up)")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
