@@ -1,0 +1,218 @@
+"""Satellite positions and velocities in the Earth-fixed frame (ITRS), the Sun's direction, and
+geodetic coordinates.
+
+``propagate`` runs SGP4 for all satellites over a batch of times in one call of sgp4's
+``SatrecArray`` (C++), then rotates TEME into ITRS with the rotation skyfield itself uses:
+``ITRS <- TEME = W(xp, yp) . Rz(-theta_GMST1982(UT1))``, which is exactly skyfield's
+``itrs.rotation_at(t) @ TEME.rotation_at(t).T`` (the precession-nutation matrices cancel), with
+UT1 from skyfield-data's ``finals2000A.all`` and polar motion ``W`` if the timescale carries a
+polar-motion table. The rotation is computed once per time and applied to all satellites.
+
+A satellite SGP4 cannot propagate at some time (decayed, eccentricity out of range, ...)
+gets NaN position and velocity there and its SGP4 error code in ``status``; nothing raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sgp4.api import SatrecArray
+
+from ..errors import MeshnetError
+from ..timegrid import TimeGrid
+from ._skyfield import ephemeris, timescale
+
+#: SGP4 error codes stored in :attr:`Orbits.status` (0 = ok), as python-sgp4 defines them.
+SGP4_STATUS = {
+    0: "ok",
+    1: "mean eccentricity out of range (>= 1 or < -0.001)",
+    2: "mean motion below zero",
+    3: "perturbed eccentricity out of range",
+    4: "semi-latus rectum below zero",
+    5: "(unused)",
+    6: "orbit decayed (radius below 1 Earth radius)",
+}
+
+#: Earth rotation rate used by skyfield's ITRS velocity transform (rad/s).
+_EARTH_ANGVEL_RAD_S = 7.2921150e-5
+
+#: Default number of time steps per SGP4 batch: bounds temporary memory (N x chunk x 3 x 2
+#: float64 in TEME) while keeping the per-call overhead negligible.
+_CHUNK_STEPS = 256
+
+
+@dataclass(frozen=True)
+class Orbits:
+    """Propagated states.
+
+    Attributes
+    ----------
+    r_km : numpy.ndarray
+        (T, N, 3) float64 C-contiguous ITRS (Earth-fixed) positions; NaN where status != 0.
+    v_km_s : numpy.ndarray
+        (T, N, 3) float64 ITRS velocities (relative to the rotating Earth).
+    status : numpy.ndarray
+        (T, N) uint8 SGP4 error code, 0 = ok (see :data:`SGP4_STATUS`).
+    """
+
+    r_km: np.ndarray
+    v_km_s: np.ndarray
+    status: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """(T, N) bool: SGP4 succeeded."""
+        return self.status == 0
+
+
+def satrec_array(constellation) -> SatrecArray:
+    """A ``SatrecArray`` of the constellation (cached on the object: building it costs ~ms)."""
+    cached = getattr(constellation, "_satrec_array", None)
+    if cached is None:
+        cached = SatrecArray(list(constellation.satrecs))
+        try:
+            object.__setattr__(constellation, "_satrec_array", cached)
+        except (AttributeError, TypeError):
+            pass
+    return cached
+
+
+def teme_to_itrs_matrices(grid: TimeGrid, ts=None) -> np.ndarray:
+    """(T, 3, 3) rotations taking TEME vectors into ITRS at each time of ``grid``.
+
+    Equal to skyfield's ``itrs.rotation_at(t) @ TEME.rotation_at(t).T``.
+    """
+    from skyfield.functions import mxm, rot_z
+    from skyfield.sgp4lib import theta_GMST1982
+
+    ts = ts or timescale()
+    t = grid.skyfield_times(ts)
+    theta, _ = theta_GMST1982(t.whole, t.ut1_fraction)
+    rot = rot_z(-np.asarray(theta, dtype=np.float64))  # (3, 3, T)
+    if ts.polar_motion_table is not None:
+        rot = mxm(t.polar_motion_matrix(), rot)
+    rot = np.asarray(rot, dtype=np.float64)
+    if rot.ndim == 2:
+        rot = rot[:, :, None]
+    return np.ascontiguousarray(np.moveaxis(rot, -1, 0))
+
+
+def propagate(constellation, grid: TimeGrid, *, chunk_steps: int = _CHUNK_STEPS) -> Orbits:
+    """ITRS positions and velocities of every satellite at every time of ``grid``.
+
+    Parameters
+    ----------
+    constellation : Constellation
+        Satellites (any source).
+    grid : TimeGrid
+        Sample times.
+    chunk_steps : int
+        Time steps per SGP4 batch (memory bound only; results do not depend on it).
+
+    Returns
+    -------
+    Orbits
+        ``r_km`` and ``v_km_s`` of shape (T, N, 3), ``status`` (T, N).
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> from meshnet.orbits.config import ShellConfig
+    >>> from meshnet.orbits.walker import walker_constellation
+    >>> c = walker_constellation([ShellConfig(altitude_km=550, inclination_deg=53, planes=2,
+    ...                                       sats_per_plane=2)], datetime(2025, 1, 1, tzinfo=UTC))
+    >>> grid = TimeGrid.from_duration(datetime(2025, 1, 1, tzinfo=UTC), 10.0, 1.0)
+    >>> orbits = propagate(c, grid)
+    >>> orbits.r_km.shape, bool(orbits.ok.all())
+    ((10, 4, 3), True)
+    """
+    if chunk_steps < 1:
+        raise MeshnetError(f"chunk_steps must be >= 1, got {chunk_steps}")
+    n_t, n_sat = len(grid), constellation.n
+    r_out = np.empty((n_t, n_sat, 3), dtype=np.float64)
+    v_out = np.empty((n_t, n_sat, 3), dtype=np.float64)
+    status = np.zeros((n_t, n_sat), dtype=np.uint8)
+    if n_t == 0 or n_sat == 0:
+        return Orbits(r_out, v_out, status)
+    sats = satrec_array(constellation)
+    rot_all = teme_to_itrs_matrices(grid)
+    jd_all, fr_all = grid.jd_utc()
+    omega = _EARTH_ANGVEL_RAD_S
+    for start in range(0, n_t, chunk_steps):
+        stop = min(start + chunk_steps, n_t)
+        err, r_teme, v_teme = sats.sgp4(jd_all[start:stop], fr_all[start:stop])  # (N, t, 3)
+        rot = rot_all[start:stop]
+        # (t, N, 3) = rot[t] @ r[n, t]: batched matmul over time.
+        r_itrs = np.matmul(r_teme.transpose(1, 0, 2), rot.transpose(0, 2, 1))
+        v_itrs = np.matmul(v_teme.transpose(1, 0, 2), rot.transpose(0, 2, 1))
+        # Velocity relative to the rotating Earth: v - omega x r (skyfield's _itrs_angvel term).
+        v_itrs[..., 0] += omega * r_itrs[..., 1]
+        v_itrs[..., 1] -= omega * r_itrs[..., 0]
+        st = err.T
+        r_out[start:stop] = r_itrs
+        v_out[start:stop] = v_itrs
+        status[start:stop] = st
+    bad = status != 0
+    if bad.any():
+        r_out[bad] = np.nan
+        v_out[bad] = np.nan
+    return Orbits(r_out, v_out, status)
+
+
+def sun_direction_ecef(grid: TimeGrid) -> np.ndarray:
+    """(T, 3) unit vectors from the Earth's centre to the Sun in ITRS (de421, geometric).
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> s = sun_direction_ecef(TimeGrid.from_duration(datetime(2025, 3, 20, tzinfo=UTC), 60, 30))
+    >>> s.shape, bool(abs(s[0, 2]) < 0.01)  # equinox: the Sun is over the equator
+    ((2, 3), True)
+    """
+    from skyfield.framelib import itrs
+
+    eph = ephemeris()
+    t = grid.skyfield_times(timescale())
+    xyz = (eph["sun"] - eph["earth"]).at(t).frame_xyz(itrs).km
+    xyz = np.asarray(xyz, dtype=np.float64).reshape(3, -1).T
+    return np.ascontiguousarray(xyz / np.linalg.norm(xyz, axis=1, keepdims=True))
+
+
+#: WGS84 ellipsoid (km).
+_WGS84_A_KM = 6378.137
+_WGS84_F = 1.0 / 298.257223563
+_WGS84_E2 = _WGS84_F * (2.0 - _WGS84_F)
+
+
+def ecef_to_geodetic(r_km: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WGS84 geodetic latitude, longitude (degrees) and altitude (km) of ECEF points.
+
+    Works on any (..., 3) array; NaN in, NaN out.
+
+    Examples
+    --------
+    >>> lat, lon, alt = ecef_to_geodetic(np.array([[6378.137 + 550.0, 0.0, 0.0]]))
+    >>> float(lat[0]), float(lon[0]), round(float(alt[0]), 9)
+    (0.0, 0.0, 550.0)
+    """
+    r = np.asarray(r_km, dtype=np.float64)
+    if r.shape[-1] != 3:
+        raise MeshnetError(f"ecef_to_geodetic expects (..., 3) positions, got shape {r.shape}")
+    x, y, z = r[..., 0], r[..., 1], r[..., 2]
+    lon = np.arctan2(y, x)
+    p = np.hypot(x, y)
+    a, e2 = _WGS84_A_KM, _WGS84_E2
+    lat = np.arctan2(z, p * (1.0 - e2))
+    for _ in range(4):  # fixed-point iteration; converges to < 1e-12 rad for LEO in 3-4 steps
+        sin_lat = np.sin(lat)
+        n_curv = a / np.sqrt(1.0 - e2 * sin_lat * sin_lat)
+        lat = np.arctan2(z + e2 * n_curv * sin_lat, p)
+    sin_lat, cos_lat = np.sin(lat), np.cos(lat)
+    n_curv = a / np.sqrt(1.0 - e2 * sin_lat * sin_lat)
+    alt = p * cos_lat + z * sin_lat - a * a / n_curv
+    return np.degrees(lat), np.degrees(lon), alt
+
+
+__all__ = ["Orbits", "SGP4_STATUS", "ecef_to_geodetic", "propagate", "sun_direction_ecef",
+           "teme_to_itrs_matrices"]
