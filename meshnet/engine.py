@@ -181,7 +181,7 @@ class FluidEngine:
             dist = shortest_path_lengths(snapshot, indices=nodes, weight="delay_s")
             js.job.plan(np.ascontiguousarray(dist[:, nodes]))
             js.phases = list(js.job.step_phases())
-            self._start_step(js, t_s)
+            self._start_step(js, max(t_s, float(getattr(js.job, "start_s", 0.0))))
         self._planned = True
 
     # ------------------------------------------------------------------ job machine
@@ -206,7 +206,8 @@ class FluidEngine:
         src = np.asarray(ph.src)[keep]
         dst = np.asarray(ph.dst)[keep]
         ids = self.flows.add_many(src, dst, js.index, js.step, js.phase,
-                                  np.asarray(ph.bytes)[keep], np.inf, 1.0, t_s)
+                                  np.asarray(ph.bytes)[keep], np.inf,
+                                  float(getattr(js.job, "weight", 1.0)), t_s)
         self._active = np.concatenate([self._active, ids])
         js.pending = int(ids.shape[0])
         # Each round of the phase pays the longest one-way path delay among its flows.
@@ -238,6 +239,9 @@ class FluidEngine:
         ideal_comm = (self._ideal_comm_time(js.phases, self.terminal_rate_bps)
                       if self._ideal_comm_time is not None else np.nan)
         ideal_step = max(job.compute_s, (1.0 - job.overlap) * job.compute_s + ideal_comm)
+        comm_s = js.comm_end_s - js.comm_start_s
+        size = float(getattr(job, "size_bytes", np.nan))
+        algbw = size * 8.0 / comm_s / 1e9 if comm_s > 0 else np.nan
         js.records.append({
             "job": job.name,
             "step": js.step,
@@ -245,11 +249,13 @@ class FluidEngine:
             "end_s": t_s,
             "step_time_s": step_s,
             "compute_s": job.compute_s,
-            "comm_time_s": js.comm_end_s - js.comm_start_s,
+            "comm_time_s": comm_s,
             "exposed_comm_s": max(0.0, step_s - job.compute_s),
             "ideal_step_time_s": ideal_step,
             "slowdown": step_s / ideal_step if ideal_step > 0 else np.nan,
             "bytes_per_rank": _bytes_per_rank(js.phases, job.nodes),
+            "algbw_gbps": algbw,
+            "busbw_gbps": algbw * float(getattr(job, "bus_factor", np.nan)),
         })
         js.step += 1
         self._start_step(js, t_s)

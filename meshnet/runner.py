@@ -142,7 +142,7 @@ def build_traffic(scenario, world):
     background = None
     if tcfg.background.enabled and world.n_ground > 1:
         background = background_demands(tcfg.background, world.ground, rng,
-                                         n_sats=world.n_sats)
+                                         n_satellites=world.n_sats)
     return compute, jobs, background
 
 
