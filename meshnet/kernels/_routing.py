@@ -1,0 +1,980 @@
+"""Shortest-path kernels over CSR graphs (private; see :mod:`meshnet.routing` for the API).
+
+Conventions shared by every kernel:
+
+- The graph is ``indptr`` (int64, n + 1), ``indices`` (int32, E), one value per directed edge
+  (``weights`` float64, non-negative and finite, checked by the caller).
+- ``relay_ok[u]`` false means ``u`` may start or end a path but never sit inside one: such a
+  node is settled but its out-edges are only scanned when it is a root of the search.
+- Ties break deterministically: the heap orders by ``(key, node id)`` and, between equal
+  tentative distances, the predecessor with the lower node id wins.
+- Outputs use ``inf`` for unreachable distances and ``-1`` (``NO_PATH``) for missing
+  predecessors / edges. A root has predecessor ``-1``.
+- Parallel drivers (``prange`` over roots or pairs) have a ``_serial`` twin with the same body;
+  the tests check both give identical results.
+
+Trees rooted at a destination ``d`` on a symmetric graph give forwarding tables directly: with
+``reverse_weights`` (the weight of the opposite edge, equal to ``weights`` for symmetric
+weights), ``pred[u]`` is ``u``'s next hop towards ``d`` and ``pred_edge[u]`` the edge
+``pred[u] -> u``, whose reverse is the forwarding edge ``u -> pred[u]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_INF = np.inf
+
+# --------------------------------------------------------------------------------------------
+# Indexed binary heap ordered by (k1, k2, node id); k2 = k1 gives a plain one-key heap.
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _less(k1, k2, a, b):
+    if k1[a] < k1[b]:
+        return True
+    if k1[a] > k1[b]:
+        return False
+    if k2[a] < k2[b]:
+        return True
+    if k2[a] > k2[b]:
+        return False
+    return a < b
+
+
+@njit(cache=True, inline="always")
+def _sift_up(heap, pos, k1, k2, i):
+    node = heap[i]
+    while i > 0:
+        parent = (i - 1) >> 1
+        p = heap[parent]
+        if _less(k1, k2, node, p):
+            heap[i] = p
+            pos[p] = i
+            i = parent
+        else:
+            break
+    heap[i] = node
+    pos[node] = i
+
+
+@njit(cache=True, inline="always")
+def _sift_down(heap, pos, k1, k2, i, size):
+    node = heap[i]
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        r = c + 1
+        if r < size and _less(k1, k2, heap[r], heap[c]):
+            c = r
+        if _less(k1, k2, heap[c], node):
+            heap[i] = heap[c]
+            pos[heap[i]] = i
+            i = c
+        else:
+            break
+    heap[i] = node
+    pos[node] = i
+
+
+@njit(cache=True, inline="always")
+def _pop(heap, pos, k1, k2, size):
+    u = heap[0]
+    size -= 1
+    if size > 0:
+        heap[0] = heap[size]
+        pos[heap[0]] = 0
+        _sift_down(heap, pos, k1, k2, 0, size)
+    return u, size
+
+
+# --------------------------------------------------------------------------------------------
+# Dijkstra
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init_nodes, init_dist,
+                  target, dist, pred, pred_edge, rank, heap, pos, state):
+    """One Dijkstra search from a set of roots with initial distances.
+
+    ``dist``/``pred``/``pred_edge``/``rank`` are filled (inf / -1 where unreached); ``rank[u]``
+    is the settle order (a topological order of the shortest-path DAG). ``heap``, ``pos`` and
+    ``state`` are scratch of length n. ``target >= 0`` stops once it is settled.
+    Returns the number of settled nodes.
+    """
+    n = indptr.shape[0] - 1
+    for u in range(n):
+        dist[u] = _INF
+        pred[u] = -1
+        pred_edge[u] = -1
+        rank[u] = -1
+        state[u] = 0
+    size = 0
+    for j in range(init_nodes.shape[0]):
+        r = init_nodes[j]
+        if not node_ok[r]:
+            continue
+        d0 = init_dist[j]
+        if state[r] == 0:
+            dist[r] = d0
+            state[r] = 1
+            heap[size] = r
+            pos[r] = size
+            size += 1
+            _sift_up(heap, pos, dist, dist, size - 1)
+        elif d0 < dist[r]:
+            dist[r] = d0
+            _sift_up(heap, pos, dist, dist, pos[r])
+    count = 0
+    while size > 0:
+        u, size = _pop(heap, pos, dist, dist, size)
+        state[u] = 2
+        rank[u] = count
+        count += 1
+        if u == target:
+            break
+        # A non-relay node is expanded only as a root of the search.
+        if pred[u] >= 0 and not relay_ok[u]:
+            continue
+        du = dist[u]
+        for e in range(indptr[u], indptr[u + 1]):
+            if not edge_ok[e]:
+                continue
+            v = indices[e]
+            if state[v] == 2 or not node_ok[v]:
+                continue
+            nd = du + weights[e]
+            if state[v] == 0:
+                dist[v] = nd
+                pred[v] = u
+                pred_edge[v] = e
+                state[v] = 1
+                heap[size] = v
+                pos[v] = size
+                size += 1
+                _sift_up(heap, pos, dist, dist, size - 1)
+            elif nd < dist[v]:
+                dist[v] = nd
+                pred[v] = u
+                pred_edge[v] = e
+                _sift_up(heap, pos, dist, dist, pos[v])
+            elif nd == dist[v] and u < pred[v]:
+                pred[v] = u
+                pred_edge[v] = e
+    return count
+
+
+@njit(cache=True)
+def _dijkstra_row(indptr, indices, weights, relay_ok, edge_ok, node_ok, root, dist, pred,
+                  pred_edge, rank):
+    n = indptr.shape[0] - 1
+    heap = np.empty(n, np.int32)
+    pos = np.empty(n, np.int32)
+    state = np.empty(n, np.int8)
+    init = np.empty(1, np.int32)
+    init[0] = root
+    init_d = np.zeros(1)
+    dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init, init_d, -1,
+                  dist, pred, pred_edge, rank, heap, pos, state)
+
+
+@njit(cache=True, parallel=True)
+def dijkstra_many(indptr, indices, weights, relay_ok, roots, dist, pred, pred_edge, rank):
+    """Dijkstra from every root (parallel over roots); outputs are ``(R, n)``."""
+    n = indptr.shape[0] - 1
+    edge_ok = np.ones(indices.shape[0], np.bool_)
+    node_ok = np.ones(n, np.bool_)
+    for i in prange(roots.shape[0]):
+        _dijkstra_row(indptr, indices, weights, relay_ok, edge_ok, node_ok, roots[i], dist[i],
+                      pred[i], pred_edge[i], rank[i])
+
+
+@njit(cache=True)
+def dijkstra_many_serial(indptr, indices, weights, relay_ok, roots, dist, pred, pred_edge, rank):
+    """Serial twin of :func:`dijkstra_many`."""
+    n = indptr.shape[0] - 1
+    edge_ok = np.ones(indices.shape[0], np.bool_)
+    node_ok = np.ones(n, np.bool_)
+    for i in range(roots.shape[0]):
+        _dijkstra_row(indptr, indices, weights, relay_ok, edge_ok, node_ok, roots[i], dist[i],
+                      pred[i], pred_edge[i], rank[i])
+
+
+# --------------------------------------------------------------------------------------------
+# Breadth-first search (minimum hop count)
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _bfs_row(indptr, indices, relay_ok, root, hops, pred, pred_edge):
+    n = indptr.shape[0] - 1
+    level = np.full(n, -1, np.int64)
+    queue = np.empty(n, np.int32)
+    for u in range(n):
+        hops[u] = _INF
+        pred[u] = -1
+        pred_edge[u] = -1
+    level[root] = 0
+    hops[root] = 0.0
+    queue[0] = root
+    head = 0
+    tail = 1
+    while head < tail:
+        u = queue[head]
+        head += 1
+        if u != root and not relay_ok[u]:
+            continue
+        lu = level[u]
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            if level[v] < 0:
+                level[v] = lu + 1
+                hops[v] = lu + 1.0
+                pred[v] = u
+                pred_edge[v] = e
+                queue[tail] = v
+                tail += 1
+            elif level[v] == lu + 1 and u < pred[v]:
+                pred[v] = u
+                pred_edge[v] = e
+
+
+@njit(cache=True, parallel=True)
+def bfs_many(indptr, indices, relay_ok, roots, hops, pred, pred_edge):
+    """Minimum hop count from every root (parallel over roots); ``hops`` float64, inf if none."""
+    for i in prange(roots.shape[0]):
+        _bfs_row(indptr, indices, relay_ok, roots[i], hops[i], pred[i], pred_edge[i])
+
+
+@njit(cache=True)
+def bfs_many_serial(indptr, indices, relay_ok, roots, hops, pred, pred_edge):
+    """Serial twin of :func:`bfs_many`."""
+    for i in range(roots.shape[0]):
+        _bfs_row(indptr, indices, relay_ok, roots[i], hops[i], pred[i], pred_edge[i])
+
+
+# --------------------------------------------------------------------------------------------
+# Widest-shortest path: largest bottleneck capacity, then smallest weight
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _widest_row(indptr, indices, capacity, weights, relay_ok, root, width, dist, pred,
+                pred_edge):
+    n = indptr.shape[0] - 1
+    neg_w = np.empty(n)  # heap key 1: -width (smaller is better)
+    heap = np.empty(n, np.int32)
+    pos = np.empty(n, np.int32)
+    state = np.zeros(n, np.int8)
+    for u in range(n):
+        neg_w[u] = 0.0
+        width[u] = 0.0
+        dist[u] = _INF
+        pred[u] = -1
+        pred_edge[u] = -1
+    neg_w[root] = -_INF
+    width[root] = _INF
+    dist[root] = 0.0
+    state[root] = 1
+    heap[0] = root
+    pos[root] = 0
+    size = 1
+    while size > 0:
+        u, size = _pop(heap, pos, neg_w, dist, size)
+        state[u] = 2
+        if u != root and not relay_ok[u]:
+            continue
+        wu = width[u]
+        du = dist[u]
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            if state[v] == 2:
+                continue
+            c = capacity[e]
+            nw = wu if wu < c else c
+            nd = du + weights[e]
+            if state[v] == 0:
+                better = True
+            elif nw > width[v] or (nw == width[v] and nd < dist[v]):
+                better = True
+            else:
+                better = False
+                if nw == width[v] and nd == dist[v] and u < pred[v]:
+                    pred[v] = u
+                    pred_edge[v] = e
+            if better:
+                width[v] = nw
+                neg_w[v] = -nw
+                dist[v] = nd
+                pred[v] = u
+                pred_edge[v] = e
+                if state[v] == 0:
+                    state[v] = 1
+                    heap[size] = v
+                    pos[v] = size
+                    size += 1
+                    _sift_up(heap, pos, neg_w, dist, size - 1)
+                else:
+                    _sift_up(heap, pos, neg_w, dist, pos[v])
+
+
+@njit(cache=True, parallel=True)
+def widest_many(indptr, indices, capacity, weights, relay_ok, roots, width, dist, pred,
+                pred_edge):
+    """Widest-shortest paths from every root (parallel over roots).
+
+    ``width`` is the bottleneck capacity (inf at the root, 0 where unreachable), ``dist`` the
+    weight of the chosen widest path (inf where unreachable).
+    """
+    for i in prange(roots.shape[0]):
+        _widest_row(indptr, indices, capacity, weights, relay_ok, roots[i], width[i], dist[i],
+                    pred[i], pred_edge[i])
+
+
+@njit(cache=True)
+def widest_many_serial(indptr, indices, capacity, weights, relay_ok, roots, width, dist, pred,
+                       pred_edge):
+    """Serial twin of :func:`widest_many`."""
+    for i in range(roots.shape[0]):
+        _widest_row(indptr, indices, capacity, weights, relay_ok, roots[i], width[i], dist[i],
+                    pred[i], pred_edge[i])
+
+
+# --------------------------------------------------------------------------------------------
+# Paths out of predecessor trees
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def tree_path_lengths(pred, row_of_pair, start, end):
+    """Number of edges on the tree path of each pair, -1 if none.
+
+    Pair ``p`` walks ``pred[row_of_pair[p]]`` from ``start[p]`` until ``end[p]`` (the tree
+    root); for a destination-rooted tree that is the forwarding path start -> end, for a
+    source-rooted tree it is the path end -> start read backwards.
+    """
+    n_pairs = start.shape[0]
+    n = pred.shape[1]
+    out = np.empty(n_pairs, np.int64)
+    for p in range(n_pairs):
+        row = pred[row_of_pair[p]]
+        u = start[p]
+        m = 0
+        while u != end[p] and u >= 0 and m <= n:
+            u = row[u]
+            m += 1
+        out[p] = m if u == end[p] else -1
+    return out
+
+
+@njit(cache=True)
+def tree_paths_fill(pred, pred_edge, reverse_edge, row_of_pair, start, end, forward,
+                    node_indptr, nodes, edge_indptr, edges):
+    """Write the tree path of each reachable pair (see :func:`tree_path_lengths`).
+
+    ``forward`` true: tree rooted at ``end`` (destination); nodes are written start -> end and
+    the forwarding edge of ``u`` is ``reverse_edge[pred_edge[u]]``. ``forward`` false: tree
+    rooted at ``end`` = the source; nodes are written end -> start (source first) and edges are
+    ``pred_edge`` directly.
+    """
+    n_pairs = start.shape[0]
+    for p in range(n_pairs):
+        m = edge_indptr[p + 1] - edge_indptr[p]
+        if node_indptr[p + 1] == node_indptr[p]:
+            continue
+        row = pred[row_of_pair[p]]
+        erow = pred_edge[row_of_pair[p]]
+        u = start[p]
+        b0 = node_indptr[p]
+        e0 = edge_indptr[p]
+        for j in range(m):
+            if forward:
+                nodes[b0 + j] = u
+                edges[e0 + j] = reverse_edge[erow[u]]
+            else:
+                nodes[b0 + m - j] = u
+                edges[e0 + m - 1 - j] = erow[u]
+            u = row[u]
+        if forward:
+            nodes[b0 + m] = u
+        else:
+            nodes[b0] = u
+
+
+# --------------------------------------------------------------------------------------------
+# ECMP next-hop sets
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _ecmp_row(indptr, indices, weights, relay_ok, dest, dist, rank, rtol, mask):
+    n = indptr.shape[0] - 1
+    for u in range(n):
+        du = dist[u]
+        for e in range(indptr[u], indptr[u + 1]):
+            mask[e] = False
+        if u == dest or du == _INF:
+            continue
+        limit = du * (1.0 + rtol)
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            if v != dest and not relay_ok[v]:
+                continue
+            dv = dist[v]
+            # rank[v] < rank[u] keeps the next-hop graph acyclic even with zero weights.
+            if dv < _INF and rank[v] >= 0 and rank[v] < rank[u] and weights[e] + dv <= limit:
+                mask[e] = True
+
+
+@njit(cache=True, parallel=True)
+def ecmp_masks(indptr, indices, weights, relay_ok, dests, dist, rank, rtol, mask):
+    """Edge ``u -> v`` is an equal-cost next hop of ``u`` towards ``dests[i]`` when
+    ``w(u, v) + dist[i, v] <= dist[i, u] * (1 + rtol)`` and ``v`` was settled before ``u``.
+
+    ``dist``/``rank`` come from destination-rooted trees over the reversed weights.
+    """
+    for i in prange(dests.shape[0]):
+        _ecmp_row(indptr, indices, weights, relay_ok, dests[i], dist[i], rank[i], rtol, mask[i])
+
+
+@njit(cache=True)
+def ecmp_masks_serial(indptr, indices, weights, relay_ok, dests, dist, rank, rtol, mask):
+    """Serial twin of :func:`ecmp_masks`."""
+    for i in range(dests.shape[0]):
+        _ecmp_row(indptr, indices, weights, relay_ok, dests[i], dist[i], rank[i], rtol, mask[i])
+
+
+@njit(cache=True)
+def _ecmp_paths_pair(indptr, indices, mask, src, dst, max_paths, out_edges, out_len, out_frac):
+    """Enumerate paths src -> dst in the next-hop DAG ``mask`` depth first (edge order).
+
+    Each path's fraction is the product of 1 / (number of next hops) at each node (per-hop
+    equal split). At most ``max_paths`` are kept; the caller renormalises. Returns the count.
+    """
+    n = indptr.shape[0] - 1
+    if src == dst:
+        out_len[0] = 0
+        out_frac[0] = 1.0
+        return 1
+    # Depth-first search with an explicit stack of edge cursors.
+    cursor = np.empty(n + 1, np.int64)
+    stack_node = np.empty(n + 1, np.int32)
+    stack_edge = np.empty(n + 1, np.int32)
+    stack_frac = np.empty(n + 1)
+    n_paths = 0
+    depth = 0
+    stack_node[0] = src
+    cursor[0] = indptr[src]
+    stack_frac[0] = 1.0
+    while depth >= 0 and n_paths < max_paths:
+        u = stack_node[depth]
+        if u == dst:
+            for j in range(depth):
+                out_edges[n_paths, j] = stack_edge[j]
+            out_len[n_paths] = depth
+            out_frac[n_paths] = stack_frac[depth]
+            n_paths += 1
+            depth -= 1
+            continue
+        e = cursor[depth]
+        end = indptr[u + 1]
+        while e < end and not mask[e]:
+            e += 1
+        if e >= end or depth >= n:
+            depth -= 1
+            continue
+        cursor[depth] = e + 1
+        n_next = 0
+        for f in range(indptr[u], end):
+            if mask[f]:
+                n_next += 1
+        stack_edge[depth] = e
+        depth += 1
+        stack_node[depth] = indices[e]
+        cursor[depth] = indptr[indices[e]]
+        stack_frac[depth] = stack_frac[depth - 1] / n_next
+    return n_paths
+
+
+@njit(cache=True, parallel=True)
+def ecmp_paths_many(indptr, indices, masks, row_of_pair, src, dst, max_paths, out_edges,
+                    out_len, out_frac, out_count):
+    """:func:`_ecmp_paths_pair` for every pair (parallel); ``out_edges`` is ``(P, K, n)``."""
+    for p in prange(src.shape[0]):
+        out_count[p] = _ecmp_paths_pair(indptr, indices, masks[row_of_pair[p]], src[p], dst[p],
+                                        max_paths, out_edges[p], out_len[p], out_frac[p])
+
+
+@njit(cache=True)
+def ecmp_paths_many_serial(indptr, indices, masks, row_of_pair, src, dst, max_paths, out_edges,
+                           out_len, out_frac, out_count):
+    """Serial twin of :func:`ecmp_paths_many`."""
+    for p in range(src.shape[0]):
+        out_count[p] = _ecmp_paths_pair(indptr, indices, masks[row_of_pair[p]], src[p], dst[p],
+                                        max_paths, out_edges[p], out_len[p], out_frac[p])
+
+
+# --------------------------------------------------------------------------------------------
+# k shortest simple paths (Yen)
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _grow_i32(a, need):
+    if need <= a.shape[0]:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), np.int32)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_f64(a, need):
+    if need <= a.shape[0]:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), np.float64)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_i64(a, need):
+    if need <= a.shape[0]:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), np.int64)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _yen_pair(indptr, indices, weights, relay_ok, src, dst, k, out_nodes, out_edges, out_len,
+              out_cost):
+    """Yen's k shortest simple paths src -> dst. Returns how many were found (<= k).
+
+    Path j is ``out_nodes[j, :out_len[j] + 1]`` with edges ``out_edges[j, :out_len[j]]``.
+    Candidates tie-break by (cost, hop count, node sequence), so the result is deterministic.
+    """
+    n = indptr.shape[0] - 1
+    n_e = indices.shape[0]
+    if src == dst:
+        out_nodes[0, 0] = src
+        out_len[0] = 0
+        out_cost[0] = 0.0
+        return 1
+    edge_ok = np.ones(n_e, np.bool_)
+    node_ok = np.ones(n, np.bool_)
+    dist = np.empty(n)
+    pred = np.empty(n, np.int32)
+    pred_edge = np.empty(n, np.int32)
+    rank = np.empty(n, np.int32)
+    heap = np.empty(n, np.int32)
+    pos = np.empty(n, np.int32)
+    state = np.empty(n, np.int8)
+    init = np.empty(1, np.int32)
+    init_d = np.zeros(1)
+
+    init[0] = src
+    dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init, init_d, dst,
+                  dist, pred, pred_edge, rank, heap, pos, state)
+    if dist[dst] == _INF:
+        return 0
+    m = 0
+    u = dst
+    while u != src:
+        u = pred[u]
+        m += 1
+    u = dst
+    for j in range(m, 0, -1):
+        out_nodes[0, j] = u
+        out_edges[0, j - 1] = pred_edge[u]
+        u = pred[u]
+    out_nodes[0, 0] = src
+    out_len[0] = m
+    out_cost[0] = dist[dst]
+    found = 1
+
+    # Candidate pool: flat node/edge storage with per-candidate offsets.
+    c_nodes = np.empty(64, np.int32)
+    c_edges = np.empty(64, np.int32)
+    c_start = np.empty(8, np.int64)
+    c_len = np.empty(8, np.int64)
+    c_cost = np.empty(8)
+    c_alive = np.zeros(8, np.bool_)
+    n_cand = 0
+    used = 0
+    spur_nodes = np.empty(n, np.int32)
+    spur_edges = np.empty(n, np.int32)
+
+    while found < k:
+        prev = found - 1
+        plen = out_len[prev]
+        root_cost = 0.0
+        for i in range(plen):
+            spur = out_nodes[prev, i]
+            if i > 0 and not relay_ok[spur]:
+                root_cost += weights[out_edges[prev, i]]
+                continue
+            # Block the next edge of every accepted path sharing this root.
+            for a in range(found):
+                if out_len[a] > i:
+                    same = True
+                    for j in range(i + 1):
+                        if out_nodes[a, j] != out_nodes[prev, j]:
+                            same = False
+                            break
+                    if same:
+                        edge_ok[out_edges[a, i]] = False
+            for j in range(i):
+                node_ok[out_nodes[prev, j]] = False
+            init[0] = spur
+            dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init, init_d,
+                          dst, dist, pred, pred_edge, rank, heap, pos, state)
+            # Undo the blocks.
+            for a in range(found):
+                if out_len[a] > i:
+                    edge_ok[out_edges[a, i]] = True
+            for j in range(i):
+                node_ok[out_nodes[prev, j]] = True
+            if dist[dst] < _INF:
+                ms = 0
+                u = dst
+                while u != spur:
+                    u = pred[u]
+                    ms += 1
+                u = dst
+                for j in range(ms, 0, -1):
+                    spur_nodes[j] = u
+                    spur_edges[j - 1] = pred_edge[u]
+                    u = pred[u]
+                spur_nodes[0] = spur
+                total_len = i + ms
+                total_cost = root_cost + dist[dst]
+                # Duplicate check against the live candidates.
+                dup = False
+                for c in range(n_cand):
+                    if not c_alive[c] or c_len[c] != total_len:
+                        continue
+                    s0 = c_start[c]
+                    same = True
+                    for j in range(total_len + 1):
+                        x = out_nodes[prev, j] if j <= i else spur_nodes[j - i]
+                        if c_nodes[s0 + j] != x:
+                            same = False
+                            break
+                    if same:
+                        dup = True
+                        break
+                if not dup:
+                    need = used + total_len + 1
+                    c_nodes = _grow_i32(c_nodes, need)
+                    c_edges = _grow_i32(c_edges, need)
+                    c_start = _grow_i64(c_start, n_cand + 1)
+                    c_len = _grow_i64(c_len, n_cand + 1)
+                    c_cost = _grow_f64(c_cost, n_cand + 1)
+                    if c_alive.shape[0] < n_cand + 1:
+                        na = np.zeros(2 * c_alive.shape[0], np.bool_)
+                        na[: c_alive.shape[0]] = c_alive
+                        c_alive = na
+                    for j in range(total_len + 1):
+                        c_nodes[used + j] = out_nodes[prev, j] if j <= i else spur_nodes[j - i]
+                    for j in range(total_len):
+                        c_edges[used + j] = out_edges[prev, j] if j < i else spur_edges[j - i]
+                    c_start[n_cand] = used
+                    c_len[n_cand] = total_len
+                    c_cost[n_cand] = total_cost
+                    c_alive[n_cand] = True
+                    n_cand += 1
+                    used = need
+            root_cost += weights[out_edges[prev, i]]
+        # Best live candidate by (cost, hops, node sequence).
+        best = -1
+        for c in range(n_cand):
+            if not c_alive[c]:
+                continue
+            if best < 0:
+                best = c
+                continue
+            if c_cost[c] < c_cost[best]:
+                best = c
+            elif c_cost[c] == c_cost[best]:
+                if c_len[c] < c_len[best]:
+                    best = c
+                elif c_len[c] == c_len[best]:
+                    for j in range(c_len[c] + 1):
+                        x = c_nodes[c_start[c] + j]
+                        y = c_nodes[c_start[best] + j]
+                        if x != y:
+                            if x < y:
+                                best = c
+                            break
+        if best < 0:
+            break
+        c_alive[best] = False
+        s0 = c_start[best]
+        for j in range(c_len[best] + 1):
+            out_nodes[found, j] = c_nodes[s0 + j]
+        for j in range(c_len[best]):
+            out_edges[found, j] = c_edges[s0 + j]
+        out_len[found] = c_len[best]
+        out_cost[found] = c_cost[best]
+        found += 1
+    return found
+
+
+@njit(cache=True, parallel=True)
+def yen_many(indptr, indices, weights, relay_ok, src, dst, k, out_nodes, out_edges, out_len,
+             out_cost, out_count):
+    """Yen's k shortest simple paths for every pair (parallel over pairs).
+
+    ``out_nodes`` is ``(P, k, n)``, ``out_edges`` ``(P, k, n)``, ``out_len``/``out_cost``
+    ``(P, k)``, ``out_count`` ``(P,)``.
+    """
+    for p in prange(src.shape[0]):
+        out_count[p] = _yen_pair(indptr, indices, weights, relay_ok, src[p], dst[p], k,
+                                 out_nodes[p], out_edges[p], out_len[p], out_cost[p])
+
+
+@njit(cache=True)
+def yen_many_serial(indptr, indices, weights, relay_ok, src, dst, k, out_nodes, out_edges,
+                    out_len, out_cost, out_count):
+    """Serial twin of :func:`yen_many`."""
+    for p in range(src.shape[0]):
+        out_count[p] = _yen_pair(indptr, indices, weights, relay_ok, src[p], dst[p], k,
+                                 out_nodes[p], out_edges[p], out_len[p], out_cost[p])
+
+
+# --------------------------------------------------------------------------------------------
+# k edge-disjoint paths of least total weight (successive shortest paths, unit capacities)
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _disjoint_pair(indptr, indices, weights, reverse_edge, relay_ok, src, dst, k, out_nodes,
+                   out_edges, out_len, out_cost):
+    """Up to k link-disjoint paths src -> dst minimising their total weight.
+
+    Each undirected link carries at most one unit of flow in one direction. Augmenting paths
+    are found by Dijkstra on reduced costs (Johnson potentials); pushing flow against an
+    existing unit cancels it. The flow is then decomposed into paths, sorted by (cost, hops).
+    Returns the number of paths (< k when the minimum cut between src and dst is smaller).
+    """
+    n = indptr.shape[0] - 1
+    n_e = indices.shape[0]
+    if src == dst:
+        out_nodes[0, 0] = src
+        out_len[0] = 0
+        out_cost[0] = 0.0
+        return 1
+    flow = np.zeros(n_e, np.bool_)
+    pot = np.zeros(n)
+    dist = np.empty(n)
+    pred = np.empty(n, np.int32)
+    pred_edge = np.empty(n, np.int32)
+    heap = np.empty(n, np.int32)
+    pos = np.empty(n, np.int32)
+    state = np.empty(n, np.int8)
+    n_flow = 0
+    for _ in range(k):
+        for u in range(n):
+            dist[u] = _INF
+            pred[u] = -1
+            pred_edge[u] = -1
+            state[u] = 0
+        dist[src] = 0.0
+        state[src] = 1
+        heap[0] = src
+        pos[src] = 0
+        size = 1
+        while size > 0:
+            u, size = _pop(heap, pos, dist, dist, size)
+            state[u] = 2
+            if u == dst:
+                break
+            if u != src and not relay_ok[u]:
+                continue
+            du = dist[u]
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                if state[v] == 2:
+                    continue
+                r = reverse_edge[e]
+                if flow[r]:
+                    cost = -weights[r]
+                elif not flow[e]:
+                    cost = weights[e]
+                else:
+                    continue
+                red = cost + pot[u] - pot[v]
+                if red < 0.0:  # rounding only; potentials keep reduced costs >= 0
+                    red = 0.0
+                nd = du + red
+                if state[v] == 0:
+                    dist[v] = nd
+                    pred[v] = u
+                    pred_edge[v] = e
+                    state[v] = 1
+                    heap[size] = v
+                    pos[v] = size
+                    size += 1
+                    _sift_up(heap, pos, dist, dist, size - 1)
+                elif nd < dist[v]:
+                    dist[v] = nd
+                    pred[v] = u
+                    pred_edge[v] = e
+                    _sift_up(heap, pos, dist, dist, pos[v])
+                elif nd == dist[v] and u < pred[v]:
+                    pred[v] = u
+                    pred_edge[v] = e
+        if dist[dst] == _INF or state[dst] != 2:
+            break
+        dt = dist[dst]
+        for u in range(n):
+            pot[u] += dist[u] if (state[u] == 2 and dist[u] < dt) else dt
+        v = dst
+        while v != src:
+            e = pred_edge[v]
+            r = reverse_edge[e]
+            if flow[r]:
+                flow[r] = False
+            else:
+                flow[e] = True
+            v = pred[v]
+        n_flow += 1
+    # Decompose the flow into paths; cut any zero-weight cycle met on the way.
+    where = np.full(n, -1, np.int64)
+    seq = np.empty(n + 1, np.int32)
+    seq_e = np.empty(n + 1, np.int32)
+    count = 0
+    for _ in range(n_flow):
+        m = 0
+        u = src
+        seq[0] = src
+        where[src] = 0
+        ok = True
+        while u != dst:
+            nxt = -1
+            for e in range(indptr[u], indptr[u + 1]):
+                if flow[e]:
+                    nxt = e
+                    break
+            if nxt < 0:
+                ok = False
+                break
+            flow[nxt] = False
+            v = indices[nxt]
+            if where[v] >= 0:
+                for j in range(where[v] + 1, m + 1):
+                    where[seq[j]] = -1
+                m = where[v]
+            else:
+                seq_e[m] = nxt
+                m += 1
+                seq[m] = v
+                where[v] = m
+            u = v
+        for j in range(m + 1):
+            where[seq[j]] = -1
+        if not ok:
+            break
+        c = 0.0
+        for j in range(m):
+            out_nodes[count, j] = seq[j]
+            out_edges[count, j] = seq_e[j]
+            c += weights[seq_e[j]]
+        out_nodes[count, m] = dst
+        out_len[count] = m
+        out_cost[count] = c
+        count += 1
+    # Insertion sort by (cost, hops): count <= k is small.
+    tmp_n = np.empty(n, np.int32)
+    tmp_e = np.empty(n, np.int32)
+    for a in range(1, count):
+        b = a
+        while b > 0 and (out_cost[b] < out_cost[b - 1] or (
+                out_cost[b] == out_cost[b - 1] and out_len[b] < out_len[b - 1])):
+            la, lb = out_len[b], out_len[b - 1]
+            tmp_n[: la + 1] = out_nodes[b, : la + 1]
+            tmp_e[:la] = out_edges[b, :la]
+            out_nodes[b, : lb + 1] = out_nodes[b - 1, : lb + 1]
+            out_edges[b, :lb] = out_edges[b - 1, :lb]
+            out_nodes[b - 1, : la + 1] = tmp_n[: la + 1]
+            out_edges[b - 1, :la] = tmp_e[:la]
+            out_len[b], out_len[b - 1] = lb, la
+            out_cost[b], out_cost[b - 1] = out_cost[b - 1], out_cost[b]
+            b -= 1
+    return count
+
+
+@njit(cache=True, parallel=True)
+def disjoint_many(indptr, indices, weights, reverse_edge, relay_ok, src, dst, k, out_nodes,
+                  out_edges, out_len, out_cost, out_count):
+    """:func:`_disjoint_pair` for every pair (parallel over pairs); shapes as :func:`yen_many`."""
+    for p in prange(src.shape[0]):
+        out_count[p] = _disjoint_pair(indptr, indices, weights, reverse_edge, relay_ok, src[p],
+                                      dst[p], k, out_nodes[p], out_edges[p], out_len[p],
+                                      out_cost[p])
+
+
+@njit(cache=True)
+def disjoint_many_serial(indptr, indices, weights, reverse_edge, relay_ok, src, dst, k,
+                         out_nodes, out_edges, out_len, out_cost, out_count):
+    """Serial twin of :func:`disjoint_many`."""
+    for p in range(src.shape[0]):
+        out_count[p] = _disjoint_pair(indptr, indices, weights, reverse_edge, relay_ok, src[p],
+                                      dst[p], k, out_nodes[p], out_edges[p], out_len[p],
+                                      out_cost[p])
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers on CSR structure
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def reverse_edges(indptr, indices):
+    """``rev[e]`` = index of edge ``v -> u`` for edge ``e = u -> v`` (-1 if absent).
+
+    Needs each row's ``indices`` sorted ascending (as :class:`~meshnet.graph.Snapshot` has).
+    """
+    n = indptr.shape[0] - 1
+    rev = np.full(indices.shape[0], -1, np.int32)
+    for u in range(n):
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            lo = indptr[v]
+            hi = indptr[v + 1]
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if indices[mid] < u:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < indptr[v + 1] and indices[lo] == u:
+                rev[e] = lo
+    return rev
+
+
+@njit(cache=True)
+def find_edges(indptr, indices, u, v):
+    """Edge index of ``u[i] -> v[i]`` in sorted CSR rows, -1 where the edge is absent."""
+    out = np.full(u.shape[0], -1, np.int64)
+    for i in range(u.shape[0]):
+        a = u[i]
+        b = v[i]
+        if a < 0 or b < 0:
+            continue
+        lo = indptr[a]
+        hi = indptr[a + 1]
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if indices[mid] < b:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < indptr[a + 1] and indices[lo] == b:
+            out[i] = lo
+    return out
