@@ -189,17 +189,26 @@ def ring_order(delay_s, max_passes: int | None = None) -> np.ndarray:
     return order
 
 
-def path_order(delay_s, ring=None) -> np.ndarray:
-    """An open path through all ranks: a ring (by default :func:`ring_order`) cut at its
-    longest hop."""
-    order = ring_order(delay_s) if ring is None else np.asarray(ring, dtype=np.int32)
-    n = order.shape[0]
-    if n <= 2:
-        return order
+def path_order(delay_s) -> np.ndarray:
+    """An open path through all ranks that follows short paths (shortest Hamiltonian path
+    heuristic): :func:`ring_order` with an extra node at zero cost from and to every rank,
+    cut at that node.
+
+    Examples
+    --------
+    >>> x = np.array([2.0, 0.0, 3.0, 1.0])
+    >>> path_order(np.abs(x[:, None] - x[None, :])).tolist()
+    [2, 0, 3, 1]
+    """
     cost = _tour_cost(delay_s)
-    hop = cost[order, np.roll(order, -1)]
-    cut = int(np.argmax(hop))  # ties: first
-    return np.roll(order, -(cut + 1)).astype(np.int32)
+    n = cost.shape[0]
+    if n <= 2:
+        return np.arange(n, dtype=np.int32)
+    padded = np.zeros((n + 1, n + 1))
+    padded[:n, :n] = cost
+    ring = ring_order(padded)
+    cut = int(np.flatnonzero(ring == n)[0])
+    return np.roll(ring, -cut)[1:].astype(np.int32)
 
 
 def tour_delay_s(delay_s, order, closed: bool = True) -> float:
@@ -235,7 +244,8 @@ class Job:
     nodes : numpy.ndarray
         ``(n,)`` int32 network node ids; ``plan``'s delay matrix is indexed in this order.
     compute_s, overlap : float
-        Computation per step, and the share of the step's communication that can overlap it.
+        Computation per step, and the share of it that communication can overlap
+        (communication starts after ``(1 - overlap) x compute_s``).
     max_steps : int or None
         Steps to run; None = until the scenario ends.
     start_s, weight : float
@@ -440,7 +450,7 @@ def _halving_doubling(job: AllReduceJob) -> list[Phase | None]:
     n, s = job.n, job.gradient_bytes
     order = job.order
     if job._delay is not None:
-        order = path_order(job._delay, ring=order)
+        order = path_order(job._delay)
     ranks = job.nodes[order]  # node id of rank k
     m = int(math.floor(math.log2(n)))
     p = 1 << m
@@ -581,17 +591,17 @@ def make_job(job_cfg: JobConfig, compute_nodes: ComputeNodes, *, n_nodes: int) -
 
 
 def step_time_s(compute_s: float, comm_s: float, overlap: float) -> float:
-    """Step time when a share ``overlap`` of the communication can run during computation.
+    """Step time when communication starts after ``(1 - overlap) x compute_s``.
 
-    ``max(compute_s, overlap x comm_s) + (1 - overlap) x comm_s``: 0 gives ``compute + comm``,
-    1 gives ``max(compute, comm)``.
+    ``max(compute_s, (1 - overlap) x compute_s + comm_s)``, the engine's model: 0 gives
+    ``compute + comm``, 1 gives ``max(compute, comm)``.
 
     Examples
     --------
     >>> step_time_s(2.0, 1.0, 0.0), step_time_s(2.0, 1.0, 1.0), step_time_s(2.0, 3.0, 0.5)
-    (3.0, 2.0, 3.5)
+    (3.0, 2.0, 4.0)
     """
-    return max(compute_s, overlap * comm_s) + (1.0 - overlap) * comm_s
+    return max(compute_s, (1.0 - overlap) * compute_s + comm_s)
 
 
 def ideal_comm_time_s(phases, rate_bps: float, *, latency_s: float = 0.0,

@@ -107,16 +107,19 @@ class JobConfig:
         experts spread over all nodes (``experts_per_node`` each), ``hidden_size`` x
         ``bytes_per_element`` bytes per token, dispatch then combine, for ``moe_layers`` layers.
 
-    A training step is ``compute_s`` of computation plus the step's communication, of which the
-    share ``overlap`` can run during computation.
+    A training step is ``compute_s`` of computation and the step's communication, which starts
+    once ``(1 - overlap) x compute_s`` of the computation is done (gradients of the last layers
+    are ready early): the step lasts ``max(compute_s, (1 - overlap) x compute_s + comm_s)``.
     """
 
     name: str = option(doc="job name, used in outputs")
     kind: str = option("allreduce", choices=_job_kinds, doc="allreduce, pipeline, moe_alltoall")
     nodes: tuple[str, ...] = option((), doc="compute-node names of this job; empty = all")
     compute_s: float = option(2.0, min=0.0, doc="computation time per training step")
-    overlap: float = option(0.0, min=0.0, max=1.0,
-                            doc="share of the communication that can overlap computation")
+    overlap: float = option(
+        0.0, min=0.0, max=1.0,
+        doc="share of compute_s that communication can overlap (it starts after "
+            "(1 - overlap) x compute_s)")
     steps: int | None = option(None, min=1, doc="training steps; unset = until the run ends")
     start_s: float = option(0.0, min=0.0, doc="time the job starts")
     weight: float = option(1.0, min=0.0, min_inclusive=False,
