@@ -1,0 +1,233 @@
+"""Link kernels: ISL feasibility with reason codes, ground visibility, in-plane neighbours,
+predicted link lifetime and the greedy terminal-limited matching (private).
+
+Reason codes are defined in :mod:`meshnet.links.reasons`; the kernels use the integers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._geometry import in_earth_shadow, orbit_normal, segment_min_radius
+
+# Keep in step with meshnet.links.reasons.
+_NONE = 0
+_INVALID = 1
+_SEAM = 2
+_EARTH_BLOCKED = 3
+_OUT_OF_RANGE = 4
+_POLAR = 5
+_ANGULAR_RATE = 6
+_SUN = 7
+
+# Layout of the float64 parameter vector of the feasibility kernels.
+P_GRAZE_R_KM = 0       # Earth radius + grazing altitude
+P_RANGE_CAP_KM = 1     # terminal range cap
+P_COS_SUN = 2          # cos(sun exclusion half-angle); > 1 switches the check off
+P_SIN_POLAR = 3        # sin(polar cut-off latitude); > 1 switches the check off
+P_MAX_RATE_RAD_S = 4   # fastest trackable line-of-sight rotation
+P_ALLOW_SEAM = 5       # 1.0: counter-rotating pairs allowed
+P_COS_COPLANAR = 6     # orbit normals closer than this angle: same plane
+P_OMEGA = 7            # Earth rotation rate (rad/s)
+P_R_EARTH_KM = 8       # Earth radius for the shadow test
+N_PARAMS = 9
+
+
+@njit(cache=True, inline="always")
+def _check_pair(r, v, a, b, plane_key, sun, p):
+    """Reason code and length (km) of the link a--b; reason 0 means feasible."""
+    ax, ay, az = r[a, 0], r[a, 1], r[a, 2]
+    bx, by, bz = r[b, 0], r[b, 1], r[b, 2]
+    dx, dy, dz = bx - ax, by - ay, bz - az
+    d = math.sqrt(dx * dx + dy * dy + dz * dz)
+    if not (d > 0.0) or not np.isfinite(d) or not np.isfinite(v[a, 0] + v[b, 0]):
+        return _INVALID, d
+    omega = p[P_OMEGA]
+    hax, hay, haz = orbit_normal(ax, ay, az, v[a, 0], v[a, 1], v[a, 2], omega)
+    hbx, hby, hbz = orbit_normal(bx, by, bz, v[b, 0], v[b, 1], v[b, 2], omega)
+    hdot = hax * hbx + hay * hby + haz * hbz
+    if p[P_ALLOW_SEAM] < 0.5 and hdot < 0.0:
+        return _SEAM, d
+    if segment_min_radius(ax, ay, az, bx, by, bz) < p[P_GRAZE_R_KM]:
+        return _EARTH_BLOCKED, d
+    if d > p[P_RANGE_CAP_KM]:
+        return _OUT_OF_RANGE, d
+    sin_polar = p[P_SIN_POLAR]
+    if sin_polar <= 1.0:
+        ka = plane_key[a]
+        kb = plane_key[b]
+        if ka >= 0 and kb >= 0:
+            cross = ka != kb
+        else:
+            cross = hdot < p[P_COS_COPLANAR]
+        if cross:
+            ra = math.sqrt(ax * ax + ay * ay + az * az)
+            rb = math.sqrt(bx * bx + by * by + bz * bz)
+            if abs(az) > sin_polar * ra or abs(bz) > sin_polar * rb:
+                return _POLAR, d
+    # Line-of-sight rotation rate in the inertial frame: |dr x dv| / |dr|^2.
+    ux = v[b, 0] - v[a, 0] - omega * dy
+    uy = v[b, 1] - v[a, 1] + omega * dx
+    uz = v[b, 2] - v[a, 2]
+    cx = dy * uz - dz * uy
+    cy = dz * ux - dx * uz
+    cz = dx * uy - dy * ux
+    if math.sqrt(cx * cx + cy * cy + cz * cz) > p[P_MAX_RATE_RAD_S] * d * d:
+        return _ANGULAR_RATE, d
+    cos_sun = p[P_COS_SUN]
+    if cos_sun <= 1.0:
+        c = (dx * sun[0] + dy * sun[1] + dz * sun[2]) / d
+        re = p[P_R_EARTH_KM]
+        # The Sun behind b blinds a; behind a blinds b; not if the Earth eclipses that terminal.
+        if c > cos_sun and not in_earth_shadow(ax, ay, az, sun[0], sun[1], sun[2], re):
+            return _SUN, d
+        if -c > cos_sun and not in_earth_shadow(bx, by, bz, sun[0], sun[1], sun[2], re):
+            return _SUN, d
+    return _NONE, d
+
+
+@njit(cache=True)
+def feasibility_serial(r, v, a, b, plane_key, sun, p, reason_out, length_out):
+    """Serial twin of :func:`feasibility_parallel`."""
+    for i in range(a.shape[0]):
+        code, d = _check_pair(r, v, a[i], b[i], plane_key, sun, p)
+        reason_out[i] = code
+        length_out[i] = d
+
+
+@njit(cache=True, parallel=True)
+def feasibility_parallel(r, v, a, b, plane_key, sun, p, reason_out, length_out):
+    """Reason code (int8) and length (km) of every link ``a[i]--b[i]``."""
+    for i in prange(a.shape[0]):
+        code, d = _check_pair(r, v, a[i], b[i], plane_key, sun, p)
+        reason_out[i] = code
+        length_out[i] = d
+
+
+@njit(cache=True, inline="always")
+def _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_len_km, use_len):
+    dx = r_sat[s, 0] - r_gs[g, 0]
+    dy = r_sat[s, 1] - r_gs[g, 1]
+    dz = r_sat[s, 2] - r_gs[g, 2]
+    d = math.sqrt(dx * dx + dy * dy + dz * dz)
+    sin_el = (dx * up_gs[g, 0] + dy * up_gs[g, 1] + dz * up_gs[g, 2]) / d
+    if use_len:
+        ok = d <= max_len_km
+    else:
+        ok = sin_el >= sin_min_elev
+    return ok, sin_el, d
+
+
+@njit(cache=True, parallel=True)
+def gsl_count(r_sat, r_gs, up_gs, sin_min_elev, max_len_km, use_len, counts):
+    """Number of satellites each ground station sees (elevation, or distance rule)."""
+    for g in prange(r_gs.shape[0]):
+        n = 0
+        for s in range(r_sat.shape[0]):
+            ok, _, _ = _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_len_km, use_len)
+            if ok:
+                n += 1
+        counts[g] = n
+
+
+@njit(cache=True, parallel=True)
+def gsl_fill(r_sat, r_gs, up_gs, sin_min_elev, max_len_km, use_len, offsets,
+             sat_out, sin_elev_out, length_out):
+    """Visible satellites of station g in ``sat_out[offsets[g]:offsets[g + 1]]``, id order."""
+    for g in prange(r_gs.shape[0]):
+        k = offsets[g]
+        for s in range(r_sat.shape[0]):
+            ok, sin_el, d = _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_len_km,
+                                         use_len)
+            if ok:
+                sat_out[k] = s
+                sin_elev_out[k] = sin_el
+                length_out[k] = d
+                k += 1
+
+
+@njit(cache=True)
+def inplane_neighbours(r, v, pi, pj, max_dr_km, omega, ahead, behind):
+    """Nearest satellite ahead and behind along the orbit among coplanar pairs ``pi--pj``.
+
+    ``ahead[i]`` / ``behind[i]`` (prefilled with -1) receive the partner with the smallest
+    positive / negative phase angle seen from ``i`` about its own orbit normal. Pairs whose
+    orbital radii differ by more than ``max_dr_km`` (a satellite still raising its orbit) are
+    skipped.
+    """
+    n = r.shape[0]
+    best_a = np.full(n, np.inf)
+    best_b = np.full(n, np.inf)
+    for k in range(pi.shape[0]):
+        for side in range(2):
+            if side == 0:
+                i, j = pi[k], pj[k]
+            else:
+                i, j = pj[k], pi[k]
+            rix, riy, riz = r[i, 0], r[i, 1], r[i, 2]
+            rjx, rjy, rjz = r[j, 0], r[j, 1], r[j, 2]
+            ri = math.sqrt(rix * rix + riy * riy + riz * riz)
+            rj = math.sqrt(rjx * rjx + rjy * rjy + rjz * rjz)
+            if not (abs(ri - rj) <= max_dr_km):
+                continue
+            hx, hy, hz = orbit_normal(rix, riy, riz, v[i, 0], v[i, 1], v[i, 2], omega)
+            cx = riy * rjz - riz * rjy
+            cy = riz * rjx - rix * rjz
+            cz = rix * rjy - riy * rjx
+            phase = math.atan2(hx * cx + hy * cy + hz * cz, rix * rjx + riy * rjy + riz * rjz)
+            if phase > 0.0:
+                if phase < best_a[i] or (phase == best_a[i] and j < ahead[i]):
+                    best_a[i] = phase
+                    ahead[i] = j
+            elif phase < 0.0:
+                if -phase < best_b[i] or (-phase == best_b[i] and j < behind[i]):
+                    best_b[i] = -phase
+                    behind[i] = j
+
+
+@njit(cache=True)
+def predicted_lifetime(r, v, a, b, graze_r_km, range_cap_km, horizon_s, out):
+    """Seconds until link a--b would exceed its range limit under straight-line relative motion.
+
+    The limit is the smaller of the terminal cap and the geometric limit for the pair's
+    current radii (beyond it the line of sight dips below the grazing altitude). Capped at
+    ``horizon_s``.
+    """
+    for i in range(a.shape[0]):
+        p, q = a[i], b[i]
+        dx, dy, dz = r[q, 0] - r[p, 0], r[q, 1] - r[p, 1], r[q, 2] - r[p, 2]
+        ux, uy, uz = v[q, 0] - v[p, 0], v[q, 1] - v[p, 1], v[q, 2] - v[p, 2]
+        rp2 = r[p, 0] ** 2 + r[p, 1] ** 2 + r[p, 2] ** 2
+        rq2 = r[q, 0] ** 2 + r[q, 1] ** 2 + r[q, 2] ** 2
+        g2 = graze_r_km * graze_r_km
+        geo = math.sqrt(max(rp2 - g2, 0.0)) + math.sqrt(max(rq2 - g2, 0.0))
+        lim = min(geo, range_cap_km)
+        dd = dx * dx + dy * dy + dz * dz
+        du = ux * ux + uy * uy + uz * uz
+        b2 = dx * ux + dy * uy + dz * uz
+        c = dd - lim * lim
+        if c >= 0.0:
+            out[i] = 0.0
+        elif du <= 0.0:
+            out[i] = horizon_s
+        else:
+            t = (-b2 + math.sqrt(b2 * b2 - du * c)) / du
+            out[i] = min(t, horizon_s)
+
+
+@njit(cache=True)
+def greedy_matching(a, b, order, degree, max_degree, accept):
+    """Accept links in ``order`` while both ends have a free terminal (updates ``degree``)."""
+    n_acc = 0
+    for k in range(order.shape[0]):
+        i = order[k]
+        p, q = a[i], b[i]
+        if degree[p] < max_degree and degree[q] < max_degree:
+            degree[p] += 1
+            degree[q] += 1
+            accept[i] = True
+            n_acc += 1
+    return n_acc

@@ -1,0 +1,108 @@
+"""The ``[links]`` scenario table: which optical links exist and the terminal physics.
+
+Defaults and their sources are in PHYSICS.md (shared with the project docs, see docs/links.md).
+
+Examples
+--------
+>>> from meshnet.config import parse_table
+>>> cfg = parse_table(LinksConfig, {"topology": "dynamic"}, "links", "demo.toml")
+>>> cfg.n_terminals
+3
+>>> parse_table(LinksConfig, {"terminals": 0}, "links", "demo.toml")
+Traceback (most recent call last):
+...
+meshnet.errors.ScenarioError: demo.toml: [links].terminals must be >= 1, found 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import option
+from ..errors import ScenarioError
+
+
+def _topology_names() -> list[str]:
+    from .topology import TOPOLOGIES
+
+    return TOPOLOGIES.names()
+
+
+#: Laser heads per satellite when ``terminals`` is not given.
+DEFAULT_TERMINALS = {"plus_grid": 4, "dynamic": 3, "cluster": 4}
+
+
+@dataclass(frozen=True)
+class LinksConfig:
+    """Optical inter-satellite links: topology policy, feasibility limits, capacity, state."""
+
+    topology: str = option("plus_grid", choices=_topology_names,
+                           doc="ISL topology policy: plus_grid, dynamic, cluster or static")
+    terminals: int | None = option(
+        None, min=1, doc="laser heads per satellite (default 4 for plus_grid and cluster, "
+        "3 for dynamic; static lists are not capped)")
+    cross_plane_shift: int = option(
+        0, doc="plus_grid: slot offset of the cross-plane neighbour in the next plane")
+    capacity_model: str = option("fixed", choices=("fixed", "link_budget"),
+                                 doc="fixed rate, or rate falling with range squared")
+    capacity_bps: float = option(100e9, min=0.0, min_inclusive=False,
+                                 doc="terminal data rate (the cap of the link budget)")
+    reference_range_km: float = option(
+        3000.0, min=0.0, min_inclusive=False,
+        doc="link_budget: range up to which the full rate is reached (assumed)")
+    max_range_km: float = option(5400.0, min=0.0, min_inclusive=False,
+                                 doc="terminal range cap")
+    grazing_altitude_km: float = option(
+        80.0, min=0.0, doc="the line of sight must stay above this altitude")
+    sun_exclusion_deg: float = option(
+        5.0, min=0.0, max=90.0,
+        doc="half-angle about the line of sight in which the Sun blinds a terminal (0: off)")
+    acquisition_s: float = option(30.0, min=0.0,
+                                  doc="pointing, acquisition and tracking time of a new link")
+    polar_cutoff_deg: float | None = option(
+        70.0, min=0.0, max=90.0,
+        doc="cross-plane links break where either end is above this latitude (none: off)")
+    max_angular_rate_deg_s: float = option(
+        1.0, min=0.0, min_inclusive=False,
+        doc="fastest line-of-sight rotation a terminal can track")
+    cross_seam: bool = option(
+        False, doc="allow links between counter-rotating satellites (Walker-star seam)")
+    static_file: str | None = option(
+        None, doc="static: links file, one 'a b' pair of satellite ids per line (Hypatia "
+        "isls.txt); default: the constellation's own static ISLs")
+    cluster_neighbours: int = option(
+        8, min=1, doc="cluster: nearest satellites considered as partners of each satellite")
+    dynamic_candidates: int = option(
+        16, min=1, doc="dynamic: nearest free satellites considered per free terminal")
+    coplanar_tolerance_deg: float = option(
+        1.0, min=0.0, max=90.0,
+        doc="orbits whose normals differ by less than this count as one plane")
+    warm_start: bool = option(
+        True, doc="links feasible at the first step start up (the mesh already exists); "
+        "false: every link starts acquiring")
+
+    @property
+    def n_terminals(self) -> int | None:
+        """Laser heads per satellite after defaults (None: not capped, static lists)."""
+        if self.terminals is not None:
+            return self.terminals
+        return DEFAULT_TERMINALS.get(self.topology)
+
+    def validate(self, name: str = "links", where: str = "<scenario>") -> None:
+        """Cross-field checks (called by :func:`meshnet.config.parse_table`)."""
+        if self.topology not in _topology_names():
+            from .topology import TOPOLOGIES
+
+            try:
+                TOPOLOGIES.get(self.topology)
+            except ScenarioError as exc:
+                raise ScenarioError(f"{where}: [{name}].topology: {exc}") from None
+        if self.static_file is not None and self.topology != "static":
+            raise ScenarioError(
+                f"{where}: [{name}].static_file is only used by topology = 'static', "
+                f"found topology = '{self.topology}'; remove the key or change the topology")
+        if self.topology == "plus_grid" and self.n_terminals is not None \
+                and self.n_terminals < 4:
+            raise ScenarioError(
+                f"{where}: [{name}].terminals = {self.n_terminals} is too few for plus_grid, "
+                "which needs 4 laser heads; use topology = 'dynamic' for fewer")

@@ -1,0 +1,228 @@
+"""The engine-facing link model: one :class:`LinkTable` per time step.
+
+Examples
+--------
+>>> from meshnet.scenario import load_scenario   # doctest: +SKIP
+>>> sc = load_scenario("starlink_550")           # doctest: +SKIP
+>>> for t_ns, table in link_tables(sc, sc.grid(duration_s=3, step_s=1)):  # doctest: +SKIP
+...     snap = table.to_snapshot(*model_nodes)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import parse_table
+from ..graph import GROUND, SATELLITE, Snapshot
+from ..units import C_KM_S
+from .capacity import capacity_bps
+from .config import LinksConfig
+from .feasibility import FeasibilityLimits, plane_keys
+from .gsl import GroundLinks
+from .reasons import GSL, ISL, UP
+from .topology import TOPOLOGIES
+
+
+@dataclass(frozen=True)
+class LinkTable:
+    """Every reported link at one step, in a fixed order: ISLs by (a, b), then GSLs by (a, b).
+
+    Attributes
+    ----------
+    t_ns : int
+    a, b : numpy.ndarray
+        int32 node ids, ``a < b`` (satellites ``0..N-1``, ground stations ``N..N+G-1``).
+    kind : numpy.ndarray
+        int8 ``ISL`` (0) or ``GSL`` (1).
+    state : numpy.ndarray
+        int8 ``DOWN`` (0), ``ACQUIRING`` (1), ``UP`` (2).
+    reason : numpy.ndarray
+        int8 reason code (:data:`~meshnet.links.reasons.REASON_NAMES`), 0 unless DOWN.
+    length_km, capacity_bps : numpy.ndarray
+        float64; capacity is 0 unless UP.
+
+    Which rows appear: for fixed topologies (plus_grid, cluster, static) every candidate ISL;
+    for ``dynamic`` the assigned ISLs plus those that broke at this step; GSLs only when up.
+    """
+
+    t_ns: int
+    a: np.ndarray
+    b: np.ndarray
+    kind: np.ndarray
+    state: np.ndarray
+    reason: np.ndarray
+    length_km: np.ndarray
+    capacity_bps: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.a.shape[0])
+
+    @property
+    def delay_s(self) -> np.ndarray:
+        """One-way propagation delay of every link (length / c)."""
+        return self.length_km / C_KM_S
+
+    @property
+    def up(self) -> np.ndarray:
+        return self.state == UP
+
+    def to_snapshot(self, node_names, node_kind) -> Snapshot:
+        """The graph of the links that are UP; ``link_id`` is the row in this table."""
+        up = np.nonzero(self.state == UP)[0]
+        return Snapshot.from_links(self.t_ns, node_names, node_kind, self.a[up], self.b[up],
+                                   self.length_km[up], self.capacity_bps[up],
+                                   link_id=up.astype(np.int32))
+
+
+def _checked(cfg) -> LinksConfig:
+    """Re-run the table checks on a config built in code (parse_table checks files)."""
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    return parse_table(type(cfg), values, "links", "<LinksConfig>")
+
+
+class LinkModel:
+    """Stateful link model of one run: call :meth:`step` with increasing ``t_ns``.
+
+    Parameters
+    ----------
+    links_cfg : LinksConfig
+    ground_cfg : GroundConfig
+    constellation : Constellation
+        ``names``, and ``shell``/``plane``/``slot`` labels where known.
+    ground : GroundStations or None
+    step_s : float
+        The run's time step (informational; acquisition is measured in time, so a wait that
+        is not a whole number of steps is rounded up to the next step).
+    base_dir : path, optional
+        Where a relative ``static_file`` is looked up.
+    """
+
+    def __init__(self, links_cfg, ground_cfg, constellation, ground, step_s: float, *,
+                 base_dir=None):
+        self.cfg = _checked(links_cfg)
+        self.ground_cfg = ground_cfg
+        self.constellation = constellation
+        self.ground = ground
+        self.step_s = float(step_s)
+        self.n_sats = len(constellation.names)
+        self.limits = FeasibilityLimits.from_config(self.cfg, constellation)
+        self.plane_key = plane_keys(constellation, self.n_sats)
+        policy = TOPOLOGIES.get(self.cfg.topology)
+        self.isl = policy(self.cfg, constellation, self.limits, self.plane_key, base_dir)
+        self.gsl = GroundLinks(ground_cfg, ground,
+                               getattr(constellation, "max_gsl_length_km", None))
+        self.n_ground = self.gsl.n_ground
+        names = [np.asarray(constellation.names, dtype=object)]
+        if ground is not None and self.n_ground:
+            names.append(np.asarray(ground.names, dtype=object))
+        self.node_names = np.concatenate(names)
+        self.node_kind = np.full(self.n_sats + self.n_ground, SATELLITE, dtype=np.int8)
+        self.node_kind[self.n_sats:] = GROUND
+
+    @property
+    def n_terminals(self) -> int | None:
+        return self.cfg.n_terminals
+
+    def step(self, t_ns: int, r_km, v_km_s, sun_dir) -> LinkTable:
+        """Links at ``t_ns`` from Earth-fixed positions/velocities and the Sun direction."""
+        r = np.ascontiguousarray(r_km, dtype=np.float64)
+        v = np.ascontiguousarray(v_km_s, dtype=np.float64)
+        if r.shape != (self.n_sats, 3) or v.shape != r.shape:
+            from ..errors import MeshnetError
+
+            raise MeshnetError(f"expected positions and velocities of shape ({self.n_sats}, 3)"
+                               f", got {r.shape} and {v.shape}")
+        sun = np.ascontiguousarray(sun_dir, dtype=np.float64).reshape(3)
+        isl = self.isl.step(int(t_ns), r, v, sun)
+        cap = capacity_bps(isl.length_km, isl.state, self.cfg.capacity_model,
+                           self.cfg.capacity_bps, self.cfg.reference_range_km)
+        g_sat, g_st, g_len = self.gsl.step(r)
+        n_isl, n_gsl = isl.a.shape[0], g_sat.shape[0]
+        return LinkTable(
+            t_ns=int(t_ns),
+            a=np.concatenate([isl.a, g_sat]).astype(np.int32),
+            b=np.concatenate([isl.b, g_st + self.n_sats]).astype(np.int32),
+            kind=np.concatenate([np.full(n_isl, ISL, np.int8), np.full(n_gsl, GSL, np.int8)]),
+            state=np.concatenate([isl.state, np.full(n_gsl, UP, np.int8)]),
+            reason=np.concatenate([isl.reason, np.zeros(n_gsl, np.int8)]),
+            length_km=np.concatenate([isl.length_km, g_len]),
+            capacity_bps=np.concatenate([cap, np.full(n_gsl, self.gsl.capacity_bps)]),
+        )
+
+
+def _chunk_steps(n_sats: int) -> int:
+    # Positions and velocities of a chunk stay around 64 MB.
+    return int(max(1, min(600, (1 << 26) // max(1, n_sats * 48))))
+
+
+def link_tables(scenario, grid, progress: bool = False, world=None, chunk_steps=None):
+    """Yield ``(t_ns, LinkTable)`` for every step of ``grid``, propagating in chunks.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    grid : TimeGrid
+    progress : bool
+        Show a tqdm progress bar on stderr.
+    world : World, optional
+        Already loaded satellites and stations (:func:`meshnet.world.build_world`).
+    chunk_steps : int, optional
+        Steps propagated at once (default: about 64 MB of positions).
+
+    The generator has a ``model`` attribute-free design; use :func:`link_model` to get the
+    model (and its node table) for a scenario.
+    """
+    from ..orbits.propagate import propagate, sun_direction_ecef
+    from ..world import build_world
+
+    if world is None:
+        world = build_world(scenario)
+    model = link_model(scenario, grid, world)
+    yield from model_tables(model, world.constellation, grid, progress, chunk_steps,
+                            propagate, sun_direction_ecef)
+
+
+def link_model(scenario, grid, world) -> LinkModel:
+    """The :class:`LinkModel` of a scenario's world on ``grid``."""
+    step_s = grid.step_ns / 1e9 if len(grid) > 1 else float(scenario.run.step_s)
+    return LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
+                     step_s, base_dir=getattr(scenario, "base_dir", None))
+
+
+def model_tables(model, constellation, grid, progress=False, chunk_steps=None,
+                 propagate=None, sun_direction_ecef=None):
+    """Drive ``model`` over ``grid``: propagate chunk by chunk and yield ``(t_ns, table)``."""
+    if propagate is None or sun_direction_ecef is None:
+        from ..orbits.propagate import propagate, sun_direction_ecef
+    n = len(grid)
+    chunk = int(chunk_steps) if chunk_steps else _chunk_steps(model.n_sats)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, unit="step", desc="links", leave=False)
+    try:
+        for start in range(0, n, chunk):
+            sub = grid[start:start + chunk]
+            orb = propagate(constellation, sub)
+            sun = np.asarray(sun_direction_ecef(sub), dtype=np.float64)
+            r_all, v_all = orb.r_km, orb.v_km_s
+            status = getattr(orb, "status", None)
+            for k in range(len(sub)):
+                r, v = r_all[k], v_all[k]
+                if status is not None and status[k].any():
+                    bad = status[k] != 0
+                    r = r.copy()
+                    v = v.copy()
+                    r[bad] = np.nan
+                    v[bad] = np.nan
+                t_ns = int(sub.t_ns[k])
+                yield t_ns, model.step(t_ns, r, v, sun[k])
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()

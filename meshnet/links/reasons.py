@@ -1,0 +1,35 @@
+"""Link states and the reason codes that explain why a candidate link is not usable.
+
+Reasons are checked in this order and the first failing one is reported:
+``invalid`` (an end has no position, e.g. decayed), ``seam`` (the two orbits counter-rotate),
+``earth_blocked`` (the line of sight dips below the grazing altitude; for two satellites above
+it this is exactly "farther apart than the geometric range limit"), ``out_of_range`` (beyond the
+terminal's range cap), ``polar`` (cross-plane link with an end above the polar cut-off),
+``angular_rate`` (the line of sight turns faster than a terminal can track), ``sun`` (the Sun
+within the exclusion angle of the line of sight at a terminal that is not in eclipse).
+"""
+
+from __future__ import annotations
+
+#: Link states (int8 in every table).
+DOWN = 0
+ACQUIRING = 1
+UP = 2
+STATE_NAMES = ("down", "acquiring", "up")
+
+#: Reason codes (int8 in every table).
+NONE = 0
+INVALID = 1
+SEAM = 2
+EARTH_BLOCKED = 3
+OUT_OF_RANGE = 4
+POLAR = 5
+ANGULAR_RATE = 6
+SUN = 7
+REASON_NAMES = ("none", "invalid", "seam", "earth_blocked", "out_of_range", "polar",
+                "angular_rate", "sun")
+
+#: Link kinds.
+ISL = 0
+GSL = 1
+KIND_NAMES = ("isl", "gsl")
