@@ -179,7 +179,12 @@ def _next_hop_table(csr: CSR, dests, relay, weights, parallel, hops=False,
 
 def widest_paths(graph, indices=None, *, capacity="capacity_bps", weight="delay_s",
                  return_predecessors=False, relay_mask=None, parallel=True):
-    """Widest (largest bottleneck capacity) paths; ties go to the smallest ``weight``.
+    """Widest (largest bottleneck capacity) paths from each source.
+
+    Among equally wide candidates the search keeps the smaller ``weight`` at each node as it
+    goes. That is not always the lightest of all widest paths (the combined order is not
+    preserved under extension, so no single tree can hold those), but every returned path is
+    a widest one and ``dist`` is its weight.
 
     Parameters
     ----------

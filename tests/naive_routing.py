@@ -1,0 +1,206 @@
+"""Slow, obvious references and graph generators for the routing tests."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+
+import networkx as nx
+import numpy as np
+
+from meshnet.graph import Snapshot
+
+# ------------------------------------------------------------------ graph generators
+
+
+def random_snapshot(rng, n_nodes=40, n_links=90, n_ground=0, zero_fraction=0.0,
+                    integer=False, components=1) -> Snapshot:
+    """Random undirected graph; ``components`` > 1 splits the nodes into unlinked groups."""
+    groups = np.array_split(np.arange(n_nodes), components)
+    pairs = set()
+    tries = 0
+    while len(pairs) < n_links and tries < 50 * n_links:
+        tries += 1
+        g = groups[rng.integers(len(groups))]
+        if len(g) < 2:
+            continue
+        a, b = rng.choice(g, 2, replace=False)
+        pairs.add((min(a, b), max(a, b)))
+    pairs = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    if integer:
+        length = rng.integers(1, 20, pairs.shape[0]).astype(float) * 1000.0
+    else:
+        length = rng.uniform(100.0, 5000.0, pairs.shape[0])
+    length[rng.random(pairs.shape[0]) < zero_fraction] = 0.0
+    cap = rng.choice([1e9, 1e10, 1e11], pairs.shape[0])
+    kind = np.zeros(n_nodes, np.int8)
+    if n_ground:
+        kind[-n_ground:] = 1
+    names = np.array([f"n{i}" for i in range(n_nodes)], dtype=object)
+    return Snapshot.from_links(0, names, kind, pairs[:, 0], pairs[:, 1], length, cap)
+
+
+def torus_links(planes: int, per_plane: int, offset: int = 0, altitude_km: float = 550.0,
+                inclination_deg: float = 53.0, phase: float = 0.0):
+    """+Grid links of one Walker shell with plausible lengths (km).
+
+    In-plane neighbours are a fixed chord apart; cross-plane neighbours are closest near the
+    inclination's turning latitude and furthest at the equator.
+    """
+    r = 6378.135 + altitude_km
+    a_list, b_list, length = [], [], []
+    in_plane = 2 * r * math.sin(math.pi / per_plane)
+    for p in range(planes):
+        for s in range(per_plane):
+            u = offset + p * per_plane + s
+            a_list.append(u)
+            b_list.append(offset + p * per_plane + (s + 1) % per_plane)
+            length.append(in_plane)
+            u_lat = 2 * math.pi * s / per_plane + phase
+            sep = 2 * r * math.sin(math.pi / planes) * (0.55 + 0.45 * abs(math.cos(u_lat)))
+            a_list.append(u)
+            b_list.append(offset + ((p + 1) % planes) * per_plane + s)
+            length.append(sep)
+    return np.array(a_list), np.array(b_list), np.array(length)
+
+
+def torus_snapshot(rng, planes=12, per_plane=10, n_ground=6, gsl_per_ground=3,
+                   phase=0.0, t_ns=0) -> Snapshot:
+    """A +Grid shell with ground stations attached to a few random satellites."""
+    a, b, length = torus_links(planes, per_plane, phase=phase)
+    n_sats = planes * per_plane
+    ga, gb, gl = [], [], []
+    for g in range(n_ground):
+        sats = rng.choice(n_sats, gsl_per_ground, replace=False)
+        for s in sats:
+            ga.append(n_sats + g)
+            gb.append(int(s))
+            gl.append(rng.uniform(550.0, 1200.0))
+    a = np.concatenate([a, ga]).astype(np.int64)
+    b = np.concatenate([b, gb]).astype(np.int64)
+    length = np.concatenate([length, gl])
+    n = n_sats + n_ground
+    kind = np.zeros(n, np.int8)
+    kind[n_sats:] = 1
+    names = np.array([f"sat{i}" for i in range(n_sats)] + [f"GS-{g}" for g in range(n_ground)],
+                     dtype=object)
+    cap = np.full(a.shape[0], 1e11)
+    return Snapshot.from_links(t_ns, names, kind, a, b, length, cap)
+
+
+# ------------------------------------------------------------------ references
+
+
+def naive_dijkstra(snap_or_csr, weights, src, relay_ok=None):
+    """Textbook Dijkstra with a lazy heap; non-relay nodes are not expanded (except src)."""
+    indptr, indices = snap_or_csr
+    n = len(indptr) - 1
+    if relay_ok is None:
+        relay_ok = np.ones(n, bool)
+    dist = [math.inf] * n
+    dist[src] = 0.0
+    done = [False] * n
+    heap = [(0.0, src)]
+    while heap:
+        d, u = heapq.heappop(heap)
+        if done[u]:
+            continue
+        done[u] = True
+        if u != src and not relay_ok[u]:
+            continue
+        for e in range(indptr[u], indptr[u + 1]):
+            v = int(indices[e])
+            nd = d + weights[e]
+            if nd < dist[v]:
+                dist[v] = nd
+                heapq.heappush(heap, (nd, v))
+    return np.array(dist)
+
+
+def naive_widest(indptr, indices, capacity, weights, src, relay_ok=None):
+    """Widest-shortest by brute force: for each capacity threshold, shortest paths on the
+    subgraph of edges at least that wide; keep the largest threshold reaching each node."""
+    n = len(indptr) - 1
+    width = np.zeros(n)
+    dist = np.full(n, math.inf)
+    for c in sorted(set(capacity.tolist())):
+        w = np.where(capacity >= c, weights, math.inf)
+        d = _dijkstra_inf(indptr, indices, w, src, relay_ok)
+        reach = np.isfinite(d)
+        width[reach] = c
+        dist[reach] = d[reach]
+    width[src] = math.inf
+    dist[src] = 0.0
+    return width, dist
+
+
+def _dijkstra_inf(indptr, indices, w, src, relay_ok):
+    n = len(indptr) - 1
+    relay_ok = np.ones(n, bool) if relay_ok is None else relay_ok
+    dist = np.full(n, math.inf)
+    dist[src] = 0.0
+    done = np.zeros(n, bool)
+    heap = [(0.0, src)]
+    while heap:
+        d, u = heapq.heappop(heap)
+        if done[u]:
+            continue
+        done[u] = True
+        if u != src and not relay_ok[u]:
+            continue
+        for e in range(indptr[u], indptr[u + 1]):
+            if not math.isfinite(w[e]):
+                continue
+            v = int(indices[e])
+            if d + w[e] < dist[v]:
+                dist[v] = d + w[e]
+                heapq.heappush(heap, (dist[v], v))
+    return dist
+
+
+def relay_graph(snap: Snapshot, weights, relay_ok, src, dst) -> nx.Graph:
+    """networkx graph without the non-relay nodes other than src and dst."""
+    g = nx.Graph()
+    g.add_nodes_from(range(snap.n_nodes))
+    s = snap.edge_sources()
+    for e in range(snap.n_edges):
+        u, v = int(s[e]), int(snap.indices[e])
+        if u < v:
+            g.add_edge(u, v, weight=float(weights[e]))
+    drop = [u for u in range(snap.n_nodes) if not relay_ok[u] and u not in (src, dst)]
+    g.remove_nodes_from(drop)
+    return g
+
+
+def naive_k_shortest_costs(g: nx.Graph, src, dst, k):
+    if src not in g or dst not in g or not nx.has_path(g, src, dst):
+        return []
+    gen = nx.shortest_simple_paths(g, src, dst, weight="weight")
+    paths = list(itertools.islice(gen, k))
+    return [nx.path_weight(g, p, "weight") for p in paths]
+
+
+def naive_min_cost_disjoint(g: nx.Graph, src, dst, k):
+    """(number of paths, total cost) of the min-cost flow of up to k link-disjoint units."""
+    if src not in g or dst not in g:
+        return 0, 0.0
+    d = nx.DiGraph()
+    d.add_nodes_from(g.nodes())
+    for u, v, data in g.edges(data=True):
+        w = int(round(data["weight"]))
+        d.add_edge(u, v, capacity=1, weight=w)
+        d.add_edge(v, u, capacity=1, weight=w)
+    if not nx.has_path(d, src, dst):
+        return 0, 0.0
+    m = min(k, nx.maximum_flow_value(d, src, dst))
+    d.nodes[src]["demand"] = -m
+    d.nodes[dst]["demand"] = m
+    flow = nx.min_cost_flow(d)
+    cost = 0.0
+    for u, v, data in d.edges(data=True):
+        # Flow in both directions of one link cancels; count the net unit once.
+        net = flow[u][v] - flow[v][u]
+        if net > 0:
+            cost += net * data["weight"]
+    return m, cost
