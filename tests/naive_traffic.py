@@ -18,24 +18,26 @@ def nearest_neighbour_tour(cost, start):
     return order
 
 
-def two_opt(cost, order, max_passes, tol):
-    """Best-improvement 2-opt, the same move order and tie-breaking as the kernel."""
+def two_opt(cost, order, max_sweeps, tol):
+    """Sweeping 2-opt, the same move order and tie-breaking as the kernel."""
     order = list(order)
     n = len(order)
     if n < 4:
         return order
-    for _ in range(max_passes):
-        best = (tol, None, None)
+    for _ in range(max_sweeps):
+        improved = False
         for i in range(n - 2):
+            best, best_j = tol, None
             for j in range(i + 2, n if i > 0 else n - 1):
                 a, b, c, e = order[i], order[i + 1], order[j], order[(j + 1) % n]
                 gain = cost[a][b] + cost[c][e] - cost[a][c] - cost[b][e]
-                if gain > best[0]:
-                    best = (gain, i, j)
-        if best[1] is None:
+                if gain > best:
+                    best, best_j = gain, j
+            if best_j is not None:
+                order[i + 1:best_j + 1] = reversed(order[i + 1:best_j + 1])
+                improved = True
+        if not improved:
             break
-        _, i, j = best
-        order[i + 1:j + 1] = reversed(order[i + 1:j + 1])
     return order
 
 

@@ -136,6 +136,21 @@ def test_hierarchical_unequal_groups_use_leaders():
             assert sent[r] == pytest.approx(want, rel=1e-12), (g, r)
 
 
+def test_hierarchical_unequal_planes():
+    nodes = nodes_grid(3, 4).subset(np.arange(10))  # planes of 4, 4 and 2
+    job = allreduce("hierarchical", nodes)
+    phases = job.step_phases()
+    assert "gather_to_leader" in [p.label for p in phases]
+    sent = naive.bytes_sent_per_node(phases)
+    leaders = set(phases[2].src.tolist())
+    assert leaders == {100, 104, 108}  # lowest slot of each plane
+    for node, v in sent.items():
+        g = 2 if node >= 108 else 4
+        want = 2 * (g - 1) / g * S + (2 * 2 / 3 * S + (g - 1) * S / g if node in leaders
+                                      else S / g)
+        assert v == pytest.approx(want)
+
+
 @pytest.mark.parametrize("n", [2, 4, 8, 16, 32])
 def test_halving_doubling_power_of_two(n):
     job = allreduce("halving_doubling", nodes_flat(n))

@@ -33,24 +33,25 @@ def nearest_neighbour_tour(cost, start):
 
 
 @njit(cache=True)
-def two_opt(cost, order, max_passes, tol):
-    """Best-improvement 2-opt on a closed tour, in place; returns the number of moves made.
+def two_opt(cost, order, max_sweeps, tol):
+    """2-opt on a closed tour, in place; returns the number of moves made.
 
-    Each pass finds the move (reverse ``order[i+1..j]``) with the largest saving on the
-    symmetric ``cost`` and applies it; it stops when no move saves more than ``tol``.
+    Each sweep visits the tour edges ``(order[i], order[i+1])`` in turn and applies, for each,
+    the move (reverse ``order[i+1..j]``) that saves most on the symmetric ``cost``, if it saves
+    more than ``tol``. Sweeps repeat until one makes no move (or ``max_sweeps``).
     """
     n = order.shape[0]
     moves = 0
     if n < 4:
         return moves
-    for _ in range(max_passes):
-        best_gain = tol
-        bi = -1
-        bj = -1
+    for _ in range(max_sweeps):
+        improved = False
         for i in range(n - 2):
             a = order[i]
             b = order[i + 1]
             d_ab = cost[a, b]
+            best_gain = tol
+            bj = -1
             jmax = n if i > 0 else n - 1
             for j in range(i + 2, jmax):
                 c = order[j]
@@ -58,17 +59,18 @@ def two_opt(cost, order, max_passes, tol):
                 gain = d_ab + cost[c, e] - cost[a, c] - cost[b, e]
                 if gain > best_gain:
                     best_gain = gain
-                    bi = i
                     bj = j
-        if bi < 0:
+            if bj >= 0:
+                lo = i + 1
+                hi = bj
+                while lo < hi:
+                    tmp = order[lo]
+                    order[lo] = order[hi]
+                    order[hi] = tmp
+                    lo += 1
+                    hi -= 1
+                moves += 1
+                improved = True
+        if not improved:
             break
-        lo = bi + 1
-        hi = bj
-        while lo < hi:
-            tmp = order[lo]
-            order[lo] = order[hi]
-            order[hi] = tmp
-            lo += 1
-            hi -= 1
-        moves += 1
     return moves

@@ -15,7 +15,7 @@ Kinds (registered in :data:`JOB_KINDS`)
     - ``ring``: the bandwidth-optimal pipelined ring (reduce-scatter then all-gather) as ONE
       phase in which each rank sends ``2 (n-1)/n x S`` bytes to its ring successor,
       ``latency_rounds = 2 (n-1)``. The ring order follows short paths: greedy nearest
-      neighbour from rank 0 then best-improvement 2-opt on the (symmetrised) delay matrix.
+      neighbour from rank 0 then 2-opt on the (symmetrised) delay matrix.
     - ``hierarchical``: groups are orbital planes (or ``group_size`` consecutive ranks of the
       planned ring). Equal groups of ``g`` (``G`` groups): intra-group ring reduce-scatter
       (``(g-1)/g x S`` per rank), ring all-reduce of the ``S/g`` shards across groups among
@@ -153,18 +153,18 @@ def _tour_cost(delay_s) -> np.ndarray:
     return np.ascontiguousarray(cost)
 
 
-def ring_order(delay_s, max_passes: int | None = None) -> np.ndarray:
+def ring_order(delay_s, max_sweeps: int = 100) -> np.ndarray:
     """A closed ring through all ranks that follows short paths.
 
-    Greedy nearest neighbour from rank 0, then best-improvement 2-opt, on the symmetrised
+    Greedy nearest neighbour from rank 0, then 2-opt sweeps, on the symmetrised
     delays (unreachable pairs cost more than any tour of reachable ones). Deterministic.
 
     Parameters
     ----------
     delay_s : array_like
         ``(n, n)`` path delay between ranks (``inf`` = unreachable).
-    max_passes : int, optional
-        Cap on 2-opt moves (default ``10 n``).
+    max_sweeps : int, optional
+        Cap on 2-opt sweeps over the tour (each ``O(n^2)``).
 
     Returns
     -------
@@ -185,7 +185,7 @@ def ring_order(delay_s, max_passes: int | None = None) -> np.ndarray:
         return np.arange(n, dtype=np.int32)
     order = nearest_neighbour_tour(cost, 0)
     scale = float(cost.max())
-    two_opt(cost, order, 10 * n if max_passes is None else int(max_passes), 1e-12 * scale)
+    two_opt(cost, order, int(max_sweeps), 1e-12 * scale)
     return order
 
 
