@@ -43,6 +43,38 @@ class RunConfig:
     seed: int = option(0, min=0, doc="seed of every random choice")
 
 
+@dataclass(frozen=True)
+class CompareConfig:
+    """The ``[compare]`` table: run the same scenario under several policies, side by side.
+
+    ``meshnet run`` runs one variant per listed routing policy (with the scenario's allocation
+    method) and per listed allocation method (with the scenario's routing policy), each into
+    its own sub-directory, and prints one table comparing them. ``ground_reference_bps`` adds
+    each job's step time on a terrestrial cluster where every accelerator has a NIC of that
+    rate (an ideal non-blocking fabric, no propagation delay).
+    """
+
+    routing: tuple[str, ...] = option((), doc="routing policies to compare")
+    allocation: tuple[str, ...] = option((), doc="allocation methods to compare")
+    ground_reference_bps: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="per-accelerator NIC rate of a ground cluster to compare step times with")
+
+    def validate(self, name: str, where: str) -> None:
+        from .allocation import ALLOCATION_METHODS
+        from .routing.policies import POLICIES
+
+        for key, registry, values in (("routing", POLICIES, self.routing),
+                                      ("allocation", ALLOCATION_METHODS, self.allocation)):
+            for i, value in enumerate(values):
+                if value not in registry:
+                    close = difflib.get_close_matches(value, registry.names(), n=1)
+                    hint = f"did you mean '{close[0]}'?" if close else (
+                        "choose from " + ", ".join(registry.names()))
+                    raise ScenarioError(
+                        f"{where}: [{name}].{key}[{i}] = '{value}' is not known; {hint}")
+
+
 def _tables():
     """Table name -> dataclass. Imported lazily: loading config pulls in no kernels."""
     from .allocation.config import AllocationConfig
@@ -59,6 +91,7 @@ def _tables():
         "routing": RoutingConfig,
         "traffic": TrafficConfig,
         "allocation": AllocationConfig,
+        "compare": CompareConfig,
     }
 
 
@@ -76,6 +109,7 @@ class Scenario:
     routing: object
     traffic: object
     allocation: object
+    compare: CompareConfig = field(default_factory=CompareConfig)
     source: Path | None = None
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
