@@ -206,12 +206,12 @@ def _cmd_planes(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .runner import run_scenario
+    from .runner import run
 
     sc = _scenario(args)
     grid = _grid(sc, args)
     out = args.out if args.out is not None else Path("runs") / sc.name
-    result = run_scenario(sc, grid, out, plots=not args.no_plots, progress=not args.quiet)
+    result = run(sc, grid, out, plots=not args.no_plots, progress=not args.quiet)
     print(result.report())
     return 0
 

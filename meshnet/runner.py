@@ -71,10 +71,16 @@ class RunResult:
             f"{'comm share':>11} {'slowdown':>9} {'busbw Gbps':>11}",
         ]
         for j in s["jobs"]:
+            share = None if j["comm_share"] is None else 100 * j["comm_share"]
             lines.append(
                 f"{j['job']:<20} {j['steps_done']:>6} {_f(j['mean_step_s'], 12, 3)} "
-                f"{_f(j['p95_step_s'], 11, 3)} {_f(100 * j['comm_share'], 10, 1)}% "
+                f"{_f(j['p95_step_s'], 11, 3)} {_f(share, 10, 1)}% "
                 f"{_f(j['mean_slowdown'], 9, 2)} {_f(j['mean_busbw_gbps'], 11, 2)}")
+            if j.get("ground_reference_step_s") is not None:
+                lines.append(f"{'  ground cluster ref.':<20} {'':>6} "
+                             f"{_f(j['ground_reference_step_s'], 12, 3)}   "
+                             f"(ideal fabric, {s['ground_reference_gbps']:g} Gbps per "
+                             "accelerator)")
         if not s["jobs"]:
             lines.append("(no training jobs in this scenario)")
         lines += [
@@ -165,6 +171,62 @@ def make_engine(scenario, world, jobs, background):
     return FluidEngine(jobs, policy, alloc, background=background,
                        terminal_rate_bps=scenario.links.capacity_bps,
                        ideal_comm_time=ideal_comm_time_s)
+
+
+@dataclass
+class ComparisonResult:
+    """Several variants of one scenario (the ``[compare]`` table), run one after another."""
+
+    out_dir: Path
+    variants: list  # (label, RunResult)
+
+    def report(self) -> str:
+        head = (f"{'variant':<28} {'steps':>6} {'mean step s':>12} {'p95 step s':>11} "
+                f"{'path chg':>9} {'reroutes':>9} {'blackholed s':>13} {'ISL util %':>11}")
+        lines = [f"meshnet run: comparison of {len(self.variants)} variants", "", head]
+        for label, res in self.variants:
+            s = res.summary
+            job = s["jobs"][0] if s["jobs"] else {}
+            lines.append(
+                f"{label:<28} {job.get('steps_done', 0):>6} "
+                f"{_f(job.get('mean_step_s'), 12, 3)} {_f(job.get('p95_step_s'), 11, 3)} "
+                f"{s['path_changes']:>9} {s['reroutes']:>9} {s['blackholed_s']:>13.1f} "
+                f"{100 * s['mean_isl_utilisation']:>11.2f}")
+        lines += ["", f"outputs: {self.out_dir}/<variant>/ and {self.out_dir}/comparison.json"]
+        return "\n".join(lines)
+
+
+def comparison_variants(scenario) -> list:
+    """``(label, scenario)`` for every variant the ``[compare]`` table asks for."""
+    import dataclasses
+
+    cmp_cfg = scenario.compare
+    out = []
+    for policy in cmp_cfg.routing:
+        out.append((f"routing-{policy}", scenario.replace(
+            routing=dataclasses.replace(scenario.routing, policy=policy))))
+    for method in cmp_cfg.allocation:
+        out.append((f"allocation-{method}", scenario.replace(
+            allocation=dataclasses.replace(scenario.allocation, method=method))))
+    return out
+
+
+def run(scenario, grid, out_dir, plots=True, progress=True):
+    """Run a scenario, or each of its ``[compare]`` variants; return an object with ``report()``.
+    """
+    variants = comparison_variants(scenario)
+    if not variants:
+        return run_scenario(scenario, grid, out_dir, plots=plots, progress=progress)
+    out_dir = prepare_dir(Path(out_dir))
+    results = []
+    for label, variant in variants:
+        if progress:
+            print(f"[{label}]", flush=True)
+        results.append((label, run_scenario(variant, grid, out_dir / label, plots=plots,
+                                            progress=progress)))
+    write_json_atomic(out_dir / "comparison.json",
+                      {label: res.summary for label, res in results})
+    return ComparisonResult(out_dir=out_dir, variants=results)
 
 
 def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResult:
@@ -323,6 +385,8 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
             "mean_slowdown": float(np.mean([r["slowdown"] for r in mine])) if mine else None,
             "mean_busbw_gbps": float(np.mean([r.get("busbw_gbps", np.nan) for r in mine]))
             if mine else None,
+            "ideal_step_s": float(mine[0]["ideal_step_time_s"]) if mine else None,
+            "ground_reference_step_s": _ground_reference(scenario, job),
         })
     fl = engine.flow_records(t_end_s)
     bg = fl["job"] == "background"
@@ -341,6 +405,7 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
         "allocation": scenario.allocation.method,
         "topology": scenario.links.topology,
         "jobs": jobs_out,
+        "ground_reference_gbps": (scenario.compare.ground_reference_bps or 0) / 1e9,
         "mean_isl_utilisation": float(np.mean(stats.mean_util)) if stats.mean_util else 0.0,
         "link_availability": float(up.sum() / total.sum()) if total.sum() else 0.0,
         "background_offered_gbps": offered,
@@ -348,4 +413,17 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
         "flows": int(fl["flow"].shape[0]),
         "path_changes": int(np.sum(fl["path_changes"])),
         "reroutes": int(np.sum(fl["reroutes"])),
+        "blackholed_s": float(np.sum(fl["blackholed_s"])),
+        "unreachable_s": float(np.sum(fl["unreachable_s"])),
     }
+
+
+def _ground_reference(scenario, job):
+    """Step time of ``job`` on a ground cluster with ``ground_reference_bps`` per accelerator."""
+    from .traffic import ideal_comm_time_s
+
+    rate = scenario.compare.ground_reference_bps
+    if rate is None:
+        return None
+    comm = ideal_comm_time_s(job.step_phases(), rate)
+    return float(max(job.compute_s, (1.0 - job.overlap) * job.compute_s + comm))
