@@ -18,7 +18,6 @@ from ..errors import MeshnetError
 from ..timegrid import seconds_to_ns
 from .reasons import ACQUIRING, DOWN, UP
 
-
 #: ``since_ns`` of a link that is not assigned or not feasible.
 NOT_SINCE = np.iinfo(np.int64).min
 

@@ -12,9 +12,10 @@ with a ``step(t_ns, r_km, v_km_s, sun_dir) -> IslRows`` method; it owns its link
     Every satellite has ``terminals`` laser heads; links are assigned step by step (see
     :class:`DynamicTopology`). Needs no plane labels and links across shells.
 ``cluster``
-    For formations: at the first step every satellite proposes its ``cluster_neighbours``
+    For formations: the constellation's own lattice neighbours (``cluster_pairs``) where it has
+    them, otherwise at the first step every satellite proposes its ``cluster_neighbours``
     nearest satellites within range; the shortest proposals are accepted while both ends have
-    a free terminal (a lattice when the formation is one). Fixed afterwards.
+    a free terminal. Fixed afterwards.
 ``static``
     A given list of links: ``static_file`` (``a b`` per line, Hypatia ``isls.txt``) or the
     constellation's ``static_isls``. Not limited by ``terminals``.
@@ -212,18 +213,24 @@ class ClusterTopology(FixedTopology):
 
         from ..kernels._links import greedy_matching
 
-        valid = np.nonzero(_valid_rows(r_km, v_km_s))[0]
-        if valid.shape[0] < 2:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        pos = r_km[valid]
-        k = min(int(self.cfg.cluster_neighbours) + 1, valid.shape[0])
-        dist, idx = cKDTree(pos).query(pos, k=k, distance_upper_bound=self.limits.range_cap_km)
-        dist = dist.reshape(valid.shape[0], k)
-        idx = idx.reshape(valid.shape[0], k)
-        src = np.repeat(np.arange(valid.shape[0]), k)
-        ok = (idx.ravel() < valid.shape[0]) & (idx.ravel() != src)
-        a, b = _canonical(valid[src[ok]], valid[idx.ravel()[ok]])
+        lattice = getattr(self.constellation, "cluster_pairs", None)
+        if lattice is not None:
+            # The formation's own lattice neighbours.
+            lattice = np.asarray(lattice, dtype=np.int64).reshape(-1, 2)
+            a, b = _canonical(lattice[:, 0], lattice[:, 1])
+        else:
+            valid = np.nonzero(_valid_rows(r_km, v_km_s))[0]
+            if valid.shape[0] < 2:
+                return np.empty(0, np.int64), np.empty(0, np.int64)
+            pos = r_km[valid]
+            k = min(int(self.cfg.cluster_neighbours) + 1, valid.shape[0])
+            _, idx = cKDTree(pos).query(pos, k=k, distance_upper_bound=self.limits.range_cap_km)
+            idx = idx.reshape(valid.shape[0], k)
+            src = np.repeat(np.arange(valid.shape[0]), k)
+            ok = (idx.ravel() < valid.shape[0]) & (idx.ravel() != src)
+            a, b = _canonical(valid[src[ok]], valid[idx.ravel()[ok]])
         length = np.linalg.norm(r_km[a] - r_km[b], axis=1)
+        length = np.where(np.isfinite(length), length, np.inf)
         order = np.lexsort((b, a, length))
         accept = np.zeros(a.shape[0], dtype=bool)
         greedy_matching(a, b, order.astype(np.int64), np.zeros(self.n, np.int64),
