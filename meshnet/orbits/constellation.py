@@ -198,7 +198,7 @@ def load_constellation(cfg: ConstellationConfig, epoch: datetime,
     if cfg.tle_file is not None:
         from .tle import tle_constellation
         path = resolve_path(cfg.tle_file, base_dir)
-        parts.append(tle_constellation(path, infer_planes=cfg.infer_planes))
+        parts.append(tle_constellation(path, label_planes=cfg.infer_planes))
     if cfg.hypatia_dir is not None:
         from .hypatia import load_hypatia_dir
         parts.append(load_hypatia_dir(resolve_path(cfg.hypatia_dir, base_dir)).constellation)
