@@ -86,6 +86,14 @@ def _found(value) -> str:
     return f"{text} ({type(value).__name__})"
 
 
+def _table_name(key: str) -> str:
+    """``[traffic].compute`` -> ``traffic.compute`` (the name of a nested table)."""
+    if key.startswith("["):
+        close = key.index("]")
+        return key[1:close] + key[close + 1:]
+    return key
+
+
 def _coerce(tp, value, key: str, where: str):
     """Check ``value`` against type ``tp``; return it coerced (int -> float where asked)."""
     origin = typing.get_origin(tp)
@@ -139,14 +147,14 @@ def _coerce(tp, value, key: str, where: str):
         items = []
         for i, item in enumerate(value):
             if dataclasses.is_dataclass(item_tp):
-                items.append(parse_table(item_tp, item, f"{key}[{i}]", where))
+                items.append(parse_table(item_tp, item, _table_name(f"{key}[{i}]"), where))
             elif item_tp is Any:
                 items.append(item)
             else:
                 items.append(_coerce(item_tp, item, f"{key}[{i}]", where))
         return tuple(items)
     if dataclasses.is_dataclass(tp):
-        return parse_table(tp, value, key, where)
+        return parse_table(tp, value, _table_name(key), where)
     if tp is Any:
         return value
     raise TypeError(f"unsupported field type {tp!r} for {key}")

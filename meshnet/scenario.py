@@ -131,14 +131,26 @@ class Scenario:
         return dataclasses.replace(self, **tables)
 
 
+def _topologies_root():
+    """Where the built-in scenario files are.
+
+    An installed wheel carries them as the package ``meshnet.topologies``; an editable install
+    reads the repository's ``topologies/`` folder next to ``meshnet/``.
+    """
+    try:
+        return resources.files("meshnet.topologies")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "topologies"
+
+
 def builtin_scenarios() -> list[str]:
     """Names of the scenario files shipped with meshnet."""
-    root = resources.files("meshnet.topologies")
+    root = _topologies_root()
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
 def _builtin_path(name: str):
-    return resources.files("meshnet.topologies").joinpath(f"{name}.toml")
+    return _topologies_root().joinpath(f"{name}.toml")
 
 
 def load_scenario(spec: str | Path) -> Scenario:

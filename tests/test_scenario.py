@@ -1,0 +1,112 @@
+"""Scenario files: built-ins load, and every bad input gets one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshnet.errors import ScenarioError
+from meshnet.scenario import builtin_scenarios, load_scenario, parse_scenario
+
+GOOD = """
+[scenario]
+name = "t"
+epoch = 2026-02-23T00:00:00Z
+duration_s = 10
+step_s = 0.5
+seed = 3
+
+[[constellation.shells]]
+altitude_km = 550.0
+inclination_deg = 53.0
+planes = 4
+sats_per_plane = 5
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    return p
+
+
+def test_every_builtin_scenario_validates():
+    names = builtin_scenarios()
+    for required in ("starlink_gen1", "starlink_550", "kuiper_630", "telesat_1015", "oneweb",
+                     "starlink_550_hypatia", "kuiper_630_hypatia", "telesat_1015_hypatia",
+                     "suncatcher_81", "three_body_12", "starlink_550_training",
+                     "suncatcher_81_training", "starlink_gen1_training",
+                     "starlink_550_routing_compare"):
+        assert required in names
+    for name in names:
+        sc = load_scenario(name)
+        assert sc.run.name
+        assert sc.run.epoch.tzinfo is not None
+
+
+def test_grid_follows_hypatia_convention(tmp_path):
+    sc = load_scenario(write(tmp_path, GOOD))
+    grid = sc.grid()
+    assert len(grid) == 20
+    assert grid.t_s[-1] == pytest.approx(9.5)
+    assert len(sc.grid(duration_s=200, step_s=0.1)) == 2000
+
+
+def test_defaults_fill_missing_tables(tmp_path):
+    sc = load_scenario(write(tmp_path, GOOD))
+    assert sc.links.topology == "plus_grid"
+    assert sc.routing.policy == "shortest_delay"
+    assert sc.allocation.method == "maxmin"
+    assert sc.ground.min_elevation_deg == 25.0
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (("duration_s = 10", "duraton_s = 10"), "unknown key [scenario].duraton_s; did you mean "
+                                            "'duration_s'?"),
+    (("step_s = 0.5", 'step_s = "fast"'), "[scenario].step_s expected a number, found 'fast'"),
+    (("step_s = 0.5", "step_s = -1"), "[scenario].step_s must be > 0.0, found -1"),
+    (("seed = 3", "seed = 1.5"), "[scenario].seed expected an integer"),
+    (("epoch = 2026-02-23T00:00:00Z", 'epoch = "yesterday"'), "expected an ISO 8601"),
+    (("[scenario]", "[scenaro]"), "unknown table [scenaro]; did you mean [scenario]?"),
+    (("planes = 4", "planes = 0"), "[constellation.shells[0]].planes must be >= 1"),
+    (("seed = 3", "seed = 3\n[links]\ntopology = \"plusgrid\""),
+     "[links].topology = 'plusgrid' is not known; did you mean 'plus_grid'?"),
+    (("seed = 3", "seed = 3\n[links]\nterminals = 0"), "[links].terminals"),
+    (("seed = 3", "seed = 3\n[links]\nmax_range_km = -5"), "[links].max_range_km must be"),
+    (("seed = 3", "seed = 3\n[routing]\npolicy = \"fastest\""), "[routing].policy"),
+])
+def test_bad_values_name_file_key_and_fix(tmp_path, edit, needle):
+    path = write(tmp_path, GOOD.replace(*edit))
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    msg = str(exc.value)
+    assert str(path) in msg
+    assert needle in msg
+    assert "\n" not in msg
+
+
+def test_missing_table_and_invalid_toml(tmp_path):
+    with pytest.raises(ScenarioError, match="missing table \\[constellation\\]"):
+        parse_scenario(GOOD.split("[[constellation")[0])
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(write(tmp_path, "[scenario\nname="))
+
+
+def test_unknown_scenario_suggests_builtin():
+    with pytest.raises(ScenarioError, match="did you mean 'starlink_550'"):
+        load_scenario("starlink_55")
+    with pytest.raises(ScenarioError, match="neither a file"):
+        load_scenario("no_such_scenario")
+
+
+def test_relative_paths_resolve_against_the_scenario_file(tmp_path):
+    (tmp_path / "st.csv").write_text("name,lat_deg,lon_deg\nA,10,20\nB,-5,100\n")
+    text = GOOD + '\n[ground]\nstations = "st.csv"\n'
+    sc = load_scenario(write(tmp_path, text))
+    assert sc.base_dir == tmp_path.resolve()
+    from meshnet.world import build_world
+
+    world = build_world(sc)
+    assert list(world.ground.names) == ["A", "B"]
+    assert world.n_nodes == 20 + 2
