@@ -62,7 +62,7 @@ class CompareConfig:
 
     def validate(self, name: str, where: str) -> None:
         from .allocation import ALLOCATION_METHODS
-        from .routing.policies import POLICIES
+        from .routing.policies import ROUTING_POLICIES as POLICIES
 
         for key, registry, values in (("routing", POLICIES, self.routing),
                                       ("allocation", ALLOCATION_METHODS, self.allocation)):
