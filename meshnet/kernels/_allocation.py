@@ -10,32 +10,38 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# A 4-ary min-heap of (key, value): half the depth of a binary heap and the four children share
+# a cache line, which makes pops about twice as fast here.
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sift_down(hkey, hval, pos, size):
     key = hkey[pos]
     val = hval[pos]
     while True:
-        child = 2 * pos + 1
-        if child >= size:
+        first = 4 * pos + 1
+        if first >= size:
             break
-        if child + 1 < size and hkey[child + 1] < hkey[child]:
-            child += 1
-        if hkey[child] >= key:
+        best = first
+        best_key = hkey[first]
+        for c in range(first + 1, min(first + 4, size)):
+            if hkey[c] < best_key:
+                best_key = hkey[c]
+                best = c
+        if best_key >= key:
             break
-        hkey[pos] = hkey[child]
-        hval[pos] = hval[child]
-        pos = child
+        hkey[pos] = best_key
+        hval[pos] = hval[best]
+        pos = best
     hkey[pos] = key
     hval[pos] = val
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sift_up(hkey, hval, pos):
     key = hkey[pos]
     val = hval[pos]
     while pos > 0:
-        parent = (pos - 1) >> 1
+        parent = (pos - 1) >> 2
         if hkey[parent] <= key:
             break
         hkey[pos] = hkey[parent]
@@ -43,6 +49,21 @@ def _sift_up(hkey, hval, pos):
         pos = parent
     hkey[pos] = key
     hval[pos] = val
+
+
+REM = 0
+WSUM = 1
+CNT = 2
+
+
+@njit(cache=True, inline="always")
+def _take(st, e, x, w):
+    """Freeze one subflow of rate ``x`` and weight ``w`` on resource ``e``."""
+    st[4 * e + REM] -= x
+    c = st[4 * e + CNT] - 1.0
+    st[4 * e + CNT] = c
+    # exact zero once empty, so no rounding residue is left in the weight sum
+    st[4 * e + WSUM] = st[4 * e + WSUM] - w if c > 0.0 else 0.0
 
 
 @njit(cache=True)
@@ -121,16 +142,25 @@ def maxmin_progressive_filling(capacity, sub_indptr, sub_edges, weight, group, g
             members[fill[n_edges + g]] = s
             fill[n_edges + g] += 1
 
+    # The filling loop keeps each resource's state in one row (remaining capacity, summed
+    # weight of unfrozen subflows, their count as a float, exact below 2**53) so that freezing
+    # a subflow touches one cache line per resource it crosses.
+    st = np.empty(4 * n_res)
+    for r in range(n_res):
+        st[4 * r + REM] = rem[r]
+        st[4 * r + WSUM] = wsum[r]
+        st[4 * r + CNT] = cnt[r]
+
     # Heap of (saturation level, resource); stale keys are refreshed lazily.
     hkey = np.empty(n_res + 1)
     hval = np.empty(n_res + 1, np.int32)
     size = 0
     for r in range(n_res):
-        if cnt[r] > 0 and rem[r] < np.inf:
-            hkey[size] = max(rem[r], 0.0) / wsum[r]
+        if st[4 * r + CNT] > 0.0 and st[4 * r + REM] < np.inf:
+            hkey[size] = max(st[4 * r + REM], 0.0) / st[4 * r + WSUM]
             hval[size] = r
             size += 1
-    for pos in range(size // 2 - 1, -1, -1):
+    for pos in range((size - 2) // 4, -1, -1):
         _sift_down(hkey, hval, pos, size)
 
     level = 0.0
@@ -142,9 +172,9 @@ def maxmin_progressive_filling(capacity, sub_indptr, sub_edges, weight, group, g
             hkey[0] = hkey[size]
             hval[0] = hval[size]
             _sift_down(hkey, hval, 0, size)
-        if cnt[r] == 0:
+        if st[4 * r + CNT] == 0.0:
             continue
-        cur = max(rem[r], 0.0) / wsum[r]
+        cur = max(st[4 * r + REM], 0.0) / st[4 * r + WSUM]
         if cur > key:
             hkey[size] = cur
             hval[size] = r
@@ -162,16 +192,10 @@ def maxmin_progressive_filling(capacity, sub_indptr, sub_edges, weight, group, g
             x = w * level
             rate[s] = x
             for k in range(sub_indptr[s], sub_indptr[s + 1]):
-                e = sub_edges[k]
-                rem[e] -= x
-                cnt[e] -= 1
-                wsum[e] = wsum[e] - w if cnt[e] > 0 else 0.0
+                _take(st, sub_edges[k], x, w)
             g = group[s]
             if g >= 0:
-                e = n_edges + g
-                rem[e] -= x
-                cnt[e] -= 1
-                wsum[e] = wsum[e] - w if cnt[e] > 0 else 0.0
+                _take(st, n_edges + g, x, w)
 
     # Whatever is still unfrozen crosses only unbounded resources.
     for s in range(n_sub):
