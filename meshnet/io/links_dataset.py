@@ -1,0 +1,421 @@
+"""Link-availability datasets: one row per (step, link), written in parts, plus a summary.
+
+Files written into ``out_dir`` (each under a temporary name first, renamed when complete, so
+a killed run never leaves a file that looks finished):
+
+``links.parquet`` (or ``links.csv``)
+    Columns ``t`` (timestamp[ns, UTC]), ``t_s``, ``a``, ``b`` (int32 node ids), ``a_name``,
+    ``b_name``, ``kind`` (isl/gsl), ``state`` (down/acquiring/up), ``reason``, ``length_km``,
+    ``delay_ms``, ``capacity_gbps``. Strings are dictionary-encoded. Rows are ordered by step,
+    then ISLs by (a, b), then GSLs by (a, b); the same scenario and grid give the same data.
+    The Parquet file metadata holds the scenario text, meshnet's version and the creation time.
+``links_summary.parquet`` (or ``.csv``)
+    One row per link ever reported: availability, acquisitions, mean time up.
+``links_summary.json``
+    The whole-mesh figures (mean degree, % of link-time up, acquisitions per terminal per
+    day, ...).
+
+Examples
+--------
+>>> from meshnet.scenario import load_scenario                      # doctest: +SKIP
+>>> sc = load_scenario("starlink_550")                              # doctest: +SKIP
+>>> summary = write_links_dataset(sc, sc.grid(60, 1), "out/links")  # doctest: +SKIP
+>>> print(summary.text())                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MeshnetError
+from ..links.reasons import ACQUIRING, GSL, ISL, KIND_NAMES, REASON_NAMES, STATE_NAMES, UP
+from ..units import NS_PER_S, SECONDS_PER_DAY
+
+#: Rows buffered before a Parquet row group (or CSV block) is written.
+ROWS_PER_PART = 1 << 20
+
+
+def links_schema(tz: str = "UTC"):
+    """The Arrow schema of the link-availability dataset."""
+    import pyarrow as pa
+
+    names = pa.dictionary(pa.int32(), pa.string())
+    small = pa.dictionary(pa.int8(), pa.string())
+    return pa.schema([
+        ("t", pa.timestamp("ns", tz=tz)),
+        ("t_s", pa.float64()),
+        ("a", pa.int32()),
+        ("b", pa.int32()),
+        ("a_name", names),
+        ("b_name", names),
+        ("kind", small),
+        ("state", small),
+        ("reason", small),
+        ("length_km", pa.float64()),
+        ("delay_ms", pa.float64()),
+        ("capacity_gbps", pa.float64()),
+    ])
+
+
+@dataclass
+class LinksSummary:
+    """What a links run produced: the per-link table, the mesh figures and the files."""
+
+    mesh: dict
+    per_link: object  # pyarrow.Table
+    files: dict = field(default_factory=dict)
+
+    def text(self) -> str:
+        """A short human-readable report."""
+        m = self.mesh
+        lines = [
+            f"links: {m['scenario']} ({m['topology']}), {m['n_steps']:,} steps of "
+            f"{m['step_s']:g} s, {m['n_sats']:,} satellites, {m['n_ground']:,} ground stations",
+            f"  ISL rows {m['isl_rows']:,}, GSL rows {m['gsl_rows']:,}",
+            f"  mean ISL degree (up)          {m['mean_isl_degree']:.3f}",
+            f"  ISL link-time up              {m['isl_link_time_up_pct']:.3f} %",
+        ]
+        if m.get("terminal_time_up_pct") is not None:
+            lines.append(f"  terminal-time up              {m['terminal_time_up_pct']:.3f} % "
+                         f"({m['terminals']} terminals per satellite)")
+        lines.append(f"  ISL acquisitions              {m['isl_acquisitions']:,}")
+        if m.get("acquisitions_per_terminal_per_day") is not None:
+            lines.append(f"  acquisitions/terminal/day     "
+                         f"{m['acquisitions_per_terminal_per_day']:.2f}")
+        lines.append(f"  mean ISL time up              {m['mean_isl_time_up_s']:.1f} s")
+        down = m.get("isl_down_rows_by_reason", {})
+        if down:
+            lines.append("  ISL down rows by reason       " + ", ".join(
+                f"{k} {v:,}" for k, v in down.items()))
+        lines.append(f"  mean GSLs per station         {m['mean_gsl_per_station']:.2f}")
+        for key, path in self.files.items():
+            lines.append(f"  {key:<29} {path}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+class LinkAccumulator:
+    """Per-link and whole-mesh statistics, accumulated step by step in bounded memory.
+
+    An acquisition is a link entering ``ACQUIRING`` (or ``UP`` directly, when the acquisition
+    time is 0) from ``DOWN`` or from not being reported; links up at the first step of a
+    warm-started run were there before the run and are not counted.
+    """
+
+    def __init__(self, n_sats: int, n_ground: int, terminals: int | None, step_s: float):
+        self.n_sats = int(n_sats)
+        self.n_ground = int(n_ground)
+        self.n_nodes = self.n_sats + self.n_ground
+        self.terminals = terminals
+        self.step_s = float(step_s)
+        self.keys = np.empty(0, np.int64)
+        self._cols = ("prev", "listed", "up", "acq", "down", "acquisitions", "up_runs")
+        self.arr = {c: np.empty(0, np.int64) for c in self._cols}
+        self.n_steps = 0
+        self.isl_rows = 0
+        self.gsl_rows = 0
+        self.isl_up_rows = 0
+        self.isl_acquisitions = 0
+        self.gsl_up_rows = 0
+        self.down_by_reason = np.zeros(len(REASON_NAMES), np.int64)
+
+    def _ensure(self, keys: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(self.keys, keys)
+        found = idx < self.keys.shape[0]
+        found[found] = self.keys[idx[found]] == keys[found]
+        if not found.all():
+            new_keys = np.union1d(self.keys, keys[~found])
+            pos = np.searchsorted(new_keys, self.keys)
+            for c in self._cols:
+                grown = np.full(new_keys.shape[0], -1 if c == "prev" else 0, np.int64)
+                grown[pos] = self.arr[c]
+                self.arr[c] = grown
+            self.keys = new_keys
+            idx = np.searchsorted(self.keys, keys)
+        return idx
+
+    def add(self, table) -> None:
+        first = self.n_steps == 0
+        keys = table.a.astype(np.int64) * self.n_nodes + table.b
+        idx = self._ensure(keys)
+        state = table.state.astype(np.int64)
+        cur = np.full(self.keys.shape[0], -1, np.int64)
+        cur[idx] = state
+        prev = self.arr["prev"]
+        was_live = (prev == ACQUIRING) | (prev == UP)
+        live = (cur == ACQUIRING) | (cur == UP)
+        entered = live & ~was_live
+        if first:
+            entered &= cur != UP
+        a = self.arr
+        a["acquisitions"] += entered
+        a["up_runs"] += (cur == UP) & (prev != UP)
+        a["listed"][idx] += 1
+        a["up"][idx] += state == UP
+        a["acq"][idx] += state == ACQUIRING
+        a["down"][idx] += state == 0
+        a["prev"] = cur
+        isl = table.kind == ISL
+        self.isl_rows += int(isl.sum())
+        self.gsl_rows += int((~isl).sum())
+        self.isl_up_rows += int((isl & (table.state == UP)).sum())
+        self.gsl_up_rows += int(((~isl) & (table.state == UP)).sum())
+        isl_key = keys < self.n_sats * self.n_nodes
+        self.isl_acquisitions += int(entered[idx[isl_key]].sum()) if isl_key.any() else 0
+        down = isl & (table.state == 0)
+        self.down_by_reason += np.bincount(table.reason[down], minlength=len(REASON_NAMES))
+        self.n_steps += 1
+
+    def mesh(self, **info) -> dict:
+        steps = max(self.n_steps, 1)
+        duration_s = self.n_steps * self.step_s
+        up_runs_isl = self.arr["up_runs"][self.keys < self.n_sats * self.n_nodes]
+        up_isl = self.arr["up"][self.keys < self.n_sats * self.n_nodes]
+        out = dict(info)
+        out.update(
+            n_steps=self.n_steps,
+            step_s=self.step_s,
+            duration_s=duration_s,
+            n_sats=self.n_sats,
+            n_ground=self.n_ground,
+            terminals=self.terminals,
+            isl_rows=self.isl_rows,
+            gsl_rows=self.gsl_rows,
+            distinct_isls=int(up_isl.shape[0]),
+            mean_isl_degree=2.0 * self.isl_up_rows / steps / max(self.n_sats, 1),
+            isl_link_time_up_pct=100.0 * self.isl_up_rows / max(self.isl_rows, 1),
+            terminal_time_up_pct=(
+                100.0 * 2 * self.isl_up_rows / (steps * self.n_sats * self.terminals)
+                if self.terminals else None),
+            isl_acquisitions=self.isl_acquisitions,
+            acquisitions_per_terminal_per_day=(
+                self.isl_acquisitions / (self.n_sats * self.terminals)
+                / (duration_s / SECONDS_PER_DAY)
+                if self.terminals and duration_s > 0 and self.n_sats else None),
+            mean_isl_time_up_s=(float(up_isl.sum() * self.step_s / up_runs_isl.sum())
+                                if up_runs_isl.sum() else float("nan")),
+            isl_down_rows_by_reason={REASON_NAMES[i]: int(c) for i, c in
+                                     enumerate(self.down_by_reason) if c},
+            mean_gsl_per_station=(self.gsl_up_rows / steps / self.n_ground
+                                  if self.n_ground else 0.0),
+        )
+        return out
+
+    def per_link(self, node_names):
+        """The per-link summary as a pyarrow Table, ordered by (kind, a, b)."""
+        import pyarrow as pa
+
+        a = (self.keys // self.n_nodes).astype(np.int32)
+        b = (self.keys % self.n_nodes).astype(np.int32)
+        kind = np.where(b >= self.n_sats, GSL, ISL).astype(np.int8)
+        order = np.lexsort((b, a, kind))
+        s = self.step_s
+        arr = {c: v[order] for c, v in self.arr.items()}
+        up_s = arr["up"] * s
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_up = np.where(arr["up_runs"] > 0, up_s / arr["up_runs"], np.nan)
+        run_s = max(self.n_steps * s, s)
+        names = np.asarray(node_names, dtype=object)
+        return pa.table({
+            "a": a[order], "b": b[order],
+            "a_name": pa.array(names[a[order]].tolist(), pa.string()).dictionary_encode(),
+            "b_name": pa.array(names[b[order]].tolist(), pa.string()).dictionary_encode(),
+            "kind": _dict(kind[order], KIND_NAMES),
+            "availability_pct": 100.0 * up_s / run_s,
+            "listed_pct": 100.0 * arr["listed"] * s / run_s,
+            "time_up_s": up_s,
+            "time_acquiring_s": arr["acq"] * s,
+            "time_down_s": arr["down"] * s,
+            "acquisitions": arr["acquisitions"],
+            "up_periods": arr["up_runs"],
+            "mean_time_up_s": mean_up,
+        })
+
+
+def _dict(codes, names):
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, np.int8), pa.int8()),
+                                          pa.array(list(names), pa.string()))
+
+
+def _step_columns(t_ns, table, epoch_ns, names_dict):
+    """The dataset columns of one step (a dict of Arrow arrays)."""
+    import pyarrow as pa
+
+    n = len(table)
+    t = np.full(n, epoch_ns + t_ns, dtype=np.int64)
+    return {
+        "t": pa.array(t, pa.timestamp("ns", tz="UTC")),
+        "t_s": np.full(n, t_ns / NS_PER_S),
+        "a": table.a,
+        "b": table.b,
+        "a_name": pa.DictionaryArray.from_arrays(pa.array(table.a, pa.int32()), names_dict),
+        "b_name": pa.DictionaryArray.from_arrays(pa.array(table.b, pa.int32()), names_dict),
+        "kind": _dict(table.kind, KIND_NAMES),
+        "state": _dict(table.state, STATE_NAMES),
+        "reason": _dict(table.reason, REASON_NAMES),
+        "length_km": table.length_km,
+        "delay_ms": table.delay_s * 1e3,
+        "capacity_gbps": table.capacity_bps / 1e9,
+    }
+
+
+class _Writer:
+    """Parquet (row groups) or CSV (blocks) writer of the dataset under a temporary name."""
+
+    def __init__(self, path: Path, fmt: str, schema):
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self.fmt = fmt
+        self.schema = schema
+        if fmt == "parquet":
+            self.w = pq.ParquetWriter(self.tmp, schema, compression="zstd",
+                                      use_dictionary=True, write_statistics=True)
+        else:
+            self.w = pacsv.CSVWriter(self.tmp, self._csv_schema())
+
+    def _csv_schema(self):
+        import pyarrow as pa
+
+        return pa.schema([(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
+                          for f in self.schema])
+
+    def write(self, parts: list[dict]) -> None:
+        import pyarrow as pa
+
+        batches = [pa.record_batch(list(p.values()), schema=self.schema) for p in parts]
+        tab = pa.Table.from_batches(batches, schema=self.schema)
+        if self.fmt == "parquet":
+            # Unify the per-step dictionaries (identical) so pages share one dictionary.
+            self.w.write_table(tab.unify_dictionaries().combine_chunks(),
+                               row_group_size=tab.num_rows)
+        else:
+            self.w.write_table(tab.cast(self._csv_schema()))
+
+    def close(self) -> None:
+        self.w.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.w.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress: bool = True,
+                        world=None) -> LinksSummary:
+    """Run the link model over ``grid`` and write the link-availability dataset.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    grid : TimeGrid
+    out_dir : path
+        Directory to write into (created if missing).
+    fmt : {"parquet", "csv"}
+    progress : bool
+        A progress bar on stderr.
+    world : World, optional
+        Already loaded satellites and stations.
+
+    Returns
+    -------
+    LinksSummary
+        ``.text()`` prints the report; the summary is also saved in ``out_dir``.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from .. import __version__
+    from ..links.model import link_model, model_tables
+    from ..world import build_world
+
+    if fmt not in ("parquet", "csv"):
+        raise MeshnetError(f"unknown dataset format {fmt!r}; use 'parquet' or 'csv'")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MeshnetError(f"{out_dir} exists and is not a directory; choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if world is None:
+        world = build_world(scenario)
+    model = link_model(scenario, grid, world)
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    meta = {
+        "meshnet.version": __version__,
+        "meshnet.created_utc": created,
+        "meshnet.scenario_name": str(scenario.run.name),
+        "meshnet.scenario": getattr(scenario, "text", "") or "",
+        "meshnet.epoch_utc": grid.epoch.isoformat(),
+        "meshnet.step_s": repr(grid.step_ns / NS_PER_S),
+        "meshnet.n_steps": str(len(grid)),
+        "meshnet.n_sats": str(model.n_sats),
+        "meshnet.n_ground": str(model.n_ground),
+    }
+    schema = links_schema().with_metadata(meta)
+    names_dict = pa.array([str(x) for x in model.node_names], pa.string())
+    epoch_ns = int(np.datetime64(grid.epoch.replace(tzinfo=None), "ns").astype(np.int64))
+    step_s = grid.step_ns / NS_PER_S if len(grid) > 1 else float(scenario.run.step_s)
+    acc = LinkAccumulator(model.n_sats, model.n_ground, model.n_terminals, step_s)
+    path = out_dir / f"links.{fmt}"
+    writer = _Writer(path, fmt, schema)
+    try:
+        parts, rows = [], 0
+        for t_ns, table in model_tables(model, world.constellation, grid, progress):
+            acc.add(table)
+            parts.append(_step_columns(t_ns, table, epoch_ns, names_dict))
+            rows += len(table)
+            if rows >= ROWS_PER_PART:
+                writer.write(parts)
+                parts, rows = [], 0
+        if parts:
+            writer.write(parts)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    mesh = acc.mesh(scenario=str(scenario.run.name), topology=model.cfg.topology,
+                    epoch_utc=grid.epoch.isoformat(), meshnet_version=__version__,
+                    created_utc=created)
+    per_link = acc.per_link(model.node_names)
+    summary_path = out_dir / f"links_summary.{fmt}"
+    if fmt == "parquet":
+        _atomic_write(summary_path, lambda p: pq.write_table(
+            per_link.replace_schema_metadata({k: v for k, v in meta.items()}), p,
+            compression="zstd"))
+    else:
+        _atomic_write(summary_path, lambda p: pacsv.write_csv(
+            per_link.cast(pa.schema([(f.name, pa.string()) if pa.types.is_dictionary(f.type)
+                                     else f for f in per_link.schema])), p))
+    json_path = out_dir / "links_summary.json"
+    files = {"dataset": str(path), "per-link summary": str(summary_path),
+             "mesh summary": str(json_path)}
+
+    def dump(p):
+        p.write_text(json.dumps({"mesh": mesh, "files": files}, indent=2, allow_nan=True)
+                     + "\n", encoding="utf-8")
+
+    _atomic_write(json_path, dump)
+    return LinksSummary(mesh=mesh, per_link=per_link, files=files)
