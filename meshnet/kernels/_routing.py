@@ -978,3 +978,74 @@ def find_edges(indptr, indices, u, v):
         if lo < indptr[a + 1] and indices[lo] == b:
             out[i] = lo
     return out
+
+
+@njit(cache=True)
+def follow_tables(next_hop, row_of_pair, src, dst, indptr, indices):
+    """Follow (possibly stale) next-hop tables from each source over the current graph.
+
+    ``next_hop[row_of_pair[p]]`` is the table towards ``dst[p]``. Returns ``(status, lengths,
+    node_indptr, nodes, edges)``; ``status`` is 0 = delivered, 1 = the table has no route,
+    2 = a hop's link is missing from the graph (black hole), 3 = loop or dead end in the table.
+    Only delivered pairs get nodes/edges (edges index the current graph).
+    """
+    n_pairs = src.shape[0]
+    n = next_hop.shape[1]
+    status = np.zeros(n_pairs, np.int8)
+    lengths = np.zeros(n_pairs, np.int64)
+    for p in range(n_pairs):
+        row = next_hop[row_of_pair[p]]
+        u = src[p]
+        m = 0
+        st = 0
+        while u != dst[p]:
+            v = row[u]
+            if v < 0:
+                st = 1 if m == 0 else 3
+                break
+            lo = indptr[u]
+            hi = indptr[u + 1]
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if indices[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo >= indptr[u + 1] or indices[lo] != v:
+                st = 2
+                break
+            m += 1
+            if m > n:
+                st = 3
+                break
+            u = v
+        status[p] = st
+        lengths[p] = m if st == 0 else -1
+    node_indptr = np.zeros(n_pairs + 1, np.int64)
+    for p in range(n_pairs):
+        node_indptr[p + 1] = node_indptr[p] + (lengths[p] + 1 if status[p] == 0 else 0)
+    nodes = np.empty(node_indptr[n_pairs], np.int32)
+    edges = np.empty(max(0, node_indptr[n_pairs] - np.count_nonzero(status == 0)), np.int32)
+    e0 = 0
+    for p in range(n_pairs):
+        if status[p] != 0:
+            continue
+        row = next_hop[row_of_pair[p]]
+        u = src[p]
+        b0 = node_indptr[p]
+        nodes[b0] = u
+        for j in range(lengths[p]):
+            v = row[u]
+            lo = indptr[u]
+            hi = indptr[u + 1]
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if indices[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            edges[e0] = lo
+            e0 += 1
+            nodes[b0 + j + 1] = v
+            u = v
+    return status, lengths, node_indptr, nodes, edges

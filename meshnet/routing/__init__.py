@@ -7,8 +7,10 @@ use.
 from __future__ import annotations
 
 from ._input import relay_mask_for
+from .config import RoutingConfig
 from .kshortest import edge_disjoint_paths, k_shortest_paths
 from .paths import PathSet, reconstruct_path
+from .policies import ROUTING_POLICIES, Routes, RoutingPolicy, make_policy
 from .shortest import (
     EcmpNextHops,
     NextHopTable,
@@ -19,6 +21,11 @@ from .shortest import (
 )
 
 __all__ = [
+    "ROUTING_POLICIES",
+    "Routes",
+    "RoutingConfig",
+    "RoutingPolicy",
+    "make_policy",
     "EcmpNextHops",
     "NextHopTable",
     "PathSet",

@@ -1,0 +1,706 @@
+"""Routing policies, registered by name and chosen in the scenario's ``[routing]`` table.
+
+The engine builds one policy with :func:`make_policy` and calls ``policy.route(snapshot, src,
+dst, t_ns=..., edge_utilisation=..., future=...)`` every step; the answer is a :class:`Routes`
+holding one or more explicit paths per (source, destination) pair and the share of the pair's
+traffic on each.
+
+Policies
+--------
+``shortest_delay``
+    One least-delay path per pair (one shortest-path tree per distinct destination, or per
+    distinct source when there are fewer sources).
+``min_hop``
+    One least-hop path per pair (breadth-first; ties to the lower node id).
+``k_shortest``
+    The ``k`` least-delay loop-free paths (Yen), traffic split equally or by inverse delay.
+``edge_disjoint``
+    Up to ``k`` link-disjoint paths of least total delay, split like ``k_shortest``.
+``ecmp``
+    Every next hop within ``ecmp_tolerance`` of the least delay; traffic split equally at
+    each hop (per-hop hashing in the fluid limit), at most ``ecmp_max_paths`` paths.
+``widest``
+    The path with the largest bottleneck capacity (ties to the lower delay as the search goes).
+``load_aware``
+    Least-delay paths over weights ``delay_s * (1 + load_alpha * utilisation)``, with the
+    utilisation of the previous step's allocation (``edge_utilisation``).
+``periodic``
+    Least-delay forwarding tables recomputed every ``interval_s`` (at multiples of it since
+    the epoch); in between, packets follow the stale tables over the current links. A pair
+    whose stale path uses a link that has gone down is black-holed until the next
+    recomputation (``pair_blackholed``).
+``predictive``
+    Uses the next ``horizon_s`` of snapshots (``future``): a pair keeps its previous path while
+    every link of it exists now and in every future snapshot of the horizon and its delay
+    stays within ``predictive_max_stretch`` of the best; otherwise it takes the least-delay
+    path over weights ``delay_s + predictive_penalty_s * (1 - j / F)`` where a link first
+    missing in future snapshot ``j`` of ``F`` is penalised (0 for links up throughout). Paths
+    thus change a horizon before their links drop, and rarely otherwise.
+
+Ground stations never relay transit traffic unless ``ground_relay = true`` (or the caller's
+``relay_mask`` says otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Registry
+from ..errors import MeshnetError
+from ..graph import SATELLITE, Snapshot
+from ..kernels import _routing as K
+from ..units import NS_PER_S
+from .kshortest import _run_batched
+from .paths import PathSet
+
+ROUTING_POLICIES = Registry("routing policy")
+
+_BATCH_BYTES = 64 << 20
+
+
+# --------------------------------------------------------------------------------------------
+# Routes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Paths for ``P`` (source, destination) pairs at one step.
+
+    Attributes
+    ----------
+    pair_path_indptr : numpy.ndarray
+        ``(P + 1,)`` int64: the paths of pair ``p`` are ``pair_path_indptr[p]:[p + 1]``
+        (none when the pair is unreachable or black-holed).
+    path_edge_indptr, path_edges : numpy.ndarray
+        int64 ``(n_paths + 1,)`` / int32: directed edge ids into the snapshot's CSR arrays.
+    path_node_indptr, path_nodes : numpy.ndarray
+        int64 / int32: node sequence of every path (source first).
+    path_fraction : numpy.ndarray
+        ``(n_paths,)`` share of its pair's traffic; sums to 1 over a reachable pair's paths.
+    path_delay_s : numpy.ndarray
+        ``(n_paths,)`` one-way propagation delay on the snapshot.
+    pair_reachable : numpy.ndarray
+        ``(P,)`` bool: the pair has at least one usable path.
+    pair_blackholed : numpy.ndarray
+        ``(P,)`` bool: traffic is sent but lost (``periodic`` with a stale path over a link
+        that went down); all false for other policies.
+    """
+
+    pair_path_indptr: np.ndarray
+    path_edge_indptr: np.ndarray
+    path_edges: np.ndarray
+    path_node_indptr: np.ndarray
+    path_nodes: np.ndarray
+    path_fraction: np.ndarray
+    path_delay_s: np.ndarray
+    pair_reachable: np.ndarray
+    pair_blackholed: np.ndarray
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_path_indptr.shape[0] - 1)
+
+    @property
+    def n_paths(self) -> int:
+        return int(self.path_fraction.shape[0])
+
+    def nodes_of(self, path: int) -> np.ndarray:
+        return self.path_nodes[self.path_node_indptr[path]:self.path_node_indptr[path + 1]]
+
+    def edges_of(self, path: int) -> np.ndarray:
+        return self.path_edges[self.path_edge_indptr[path]:self.path_edge_indptr[path + 1]]
+
+    def primary_path(self, pair: int) -> np.ndarray | None:
+        """Nodes of the pair's path carrying the largest share (first on ties); None if none."""
+        a, b = int(self.pair_path_indptr[pair]), int(self.pair_path_indptr[pair + 1])
+        if b == a:
+            return None
+        j = a + int(np.argmax(self.path_fraction[a:b]))
+        return self.nodes_of(j)
+
+    def pair_delay_s(self) -> np.ndarray:
+        """Traffic-weighted mean one-way delay per pair (inf where no path)."""
+        out = np.full(self.n_pairs, np.inf)
+        counts = np.diff(self.pair_path_indptr)
+        has = counts > 0
+        pair_of_path = np.repeat(np.arange(self.n_pairs), counts)
+        s = np.bincount(pair_of_path, self.path_fraction * self.path_delay_s,
+                        minlength=self.n_pairs)
+        out[has] = s[has]
+        return out
+
+
+def _ranges(starts, counts) -> np.ndarray:
+    """Concatenation of ``arange(s, s + c)`` for each (s, c)."""
+    counts = np.asarray(counts, np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offs = np.repeat(np.asarray(starts, np.int64) - np.cumsum(counts) + counts, counts)
+    return offs + np.arange(total)
+
+
+def _indptr(counts) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _routes(pair_counts, node_indptr, nodes, edge_indptr, edges, fraction, delay_s,
+            blackholed=None) -> Routes:
+    """Assemble :class:`Routes` (path delays summed from the per-edge ``delay_s``)."""
+    pair_counts = np.asarray(pair_counts, np.int64)
+    n_pairs = pair_counts.shape[0]
+    edge_counts = np.diff(edge_indptr)
+    path_of_edge = np.repeat(np.arange(edge_counts.shape[0]), edge_counts)
+    delay = np.bincount(path_of_edge, weights=delay_s[edges], minlength=edge_counts.shape[0])
+    if blackholed is None:
+        blackholed = np.zeros(n_pairs, np.bool_)
+    return Routes(
+        pair_path_indptr=_indptr(pair_counts),
+        path_edge_indptr=np.asarray(edge_indptr, np.int64),
+        path_edges=np.asarray(edges, np.int32),
+        path_node_indptr=np.asarray(node_indptr, np.int64),
+        path_nodes=np.asarray(nodes, np.int32),
+        path_fraction=np.asarray(fraction, np.float64),
+        path_delay_s=delay,
+        pair_reachable=pair_counts > 0,
+        pair_blackholed=np.asarray(blackholed, np.bool_),
+    )
+
+
+def _routes_from_path_set(ps: PathSet, pair_idx, delay_s, split="equal") -> Routes:
+    """Routes for pairs ``pair_idx`` (rows of ``ps``; may repeat), traffic split by ``split``."""
+    counts = np.diff(ps.pair_path_indptr)[pair_idx]
+    paths = _ranges(ps.pair_path_indptr[pair_idx], counts)
+    ecount = np.diff(ps.path_edge_indptr)[paths]
+    ncount = np.diff(ps.path_node_indptr)[paths]
+    edges = ps.path_edges[_ranges(ps.path_edge_indptr[paths], ecount)]
+    nodes = ps.path_nodes[_ranges(ps.path_node_indptr[paths], ncount)]
+    pair_of_path = np.repeat(np.arange(len(counts)), counts)
+    edge_indptr = _indptr(ecount)
+    path_of_edge = np.repeat(np.arange(paths.shape[0]), ecount)
+    delay = np.bincount(path_of_edge, weights=delay_s[edges], minlength=paths.shape[0])
+    if split == "inverse_delay":
+        share = 1.0 / np.maximum(delay, 1e-12)
+    else:
+        share = np.ones(paths.shape[0])
+    total = np.bincount(pair_of_path, weights=share, minlength=len(counts))
+    fraction = share / total[pair_of_path] if paths.size else share
+    return _routes(counts, _indptr(ncount), nodes, edge_indptr, edges, fraction, delay_s)
+
+
+def _unique_pairs(src, dst, n):
+    key = src.astype(np.int64) * n + dst
+    ukey, inverse = np.unique(key, return_inverse=True)
+    return (ukey // n).astype(np.int32), (ukey % n).astype(np.int32), inverse.ravel()
+
+
+def _nodes_from_edges(edge_indptr, edges, path_src, indices):
+    n_paths = edge_indptr.shape[0] - 1
+    node_indptr = edge_indptr + np.arange(n_paths + 1)
+    nodes = np.empty(int(node_indptr[-1]), np.int32)
+    first = np.zeros(nodes.shape[0], np.bool_)
+    first[node_indptr[:-1]] = True
+    nodes[first] = path_src
+    nodes[~first] = indices[edges]
+    return node_indptr, nodes
+
+
+# --------------------------------------------------------------------------------------------
+# Tree routing: one search per distinct destination (or source)
+# --------------------------------------------------------------------------------------------
+
+
+def _tree_routes(snapshot: Snapshot, src, dst, search, rev) -> Routes:
+    """One path per pair out of shortest-path trees.
+
+    ``search(roots, towards)`` returns ``(pred, pred_edge)`` of trees rooted at ``roots``;
+    ``towards`` true means the roots are destinations and the search must use reversed edge
+    weights. Uses whichever of the distinct destinations / sources is fewer.
+    """
+    n_pairs = src.shape[0]
+    if n_pairs == 0:
+        return _routes(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32),
+                       np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0),
+                       snapshot.delay_s)
+    udst, dst_inv = np.unique(dst, return_inverse=True)
+    usrc, src_inv = np.unique(src, return_inverse=True)
+    if udst.shape[0] <= usrc.shape[0]:
+        roots, row, start, end, towards = udst, dst_inv.ravel(), src, dst, True
+    else:
+        roots, row, start, end, towards = usrc, src_inv.ravel(), dst, src, False
+    pred, pred_edge = search(roots.astype(np.int32), towards)
+    row = row.astype(np.int64)
+    lengths = K.tree_path_lengths(pred, row, start, end)
+    reach = lengths >= 0
+    m = np.where(reach, lengths, 0)
+    node_indptr = _indptr(np.where(reach, m + 1, 0))
+    edge_indptr = _indptr(m)
+    nodes = np.empty(int(node_indptr[-1]), np.int32)
+    edges = np.empty(int(edge_indptr[-1]), np.int32)
+    K.tree_paths_fill(pred, pred_edge, rev, row, start, end, towards, node_indptr, nodes,
+                      edge_indptr, edges)
+    counts = reach.astype(np.int64)
+    path_node_indptr = np.concatenate([[0], node_indptr[1:][reach]])
+    path_edge_indptr = np.concatenate([[0], edge_indptr[1:][reach]])
+    return _routes(counts, path_node_indptr, nodes, path_edge_indptr, edges,
+                   np.ones(int(counts.sum())), snapshot.delay_s)
+
+
+def _dijkstra_search(snapshot, weights, relay, rev):
+    def search(roots, towards):
+        n = snapshot.n_nodes
+        r = roots.shape[0]
+        dist = np.empty((r, n))
+        pred = np.empty((r, n), np.int32)
+        pred_edge = np.empty((r, n), np.int32)
+        rank = np.empty((r, n), np.int32)
+        w = weights[rev] if towards else weights
+        K.dijkstra_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(w), relay,
+                        roots, dist, pred, pred_edge, rank)
+        return pred, pred_edge
+
+    return search
+
+
+def _bfs_search(snapshot, relay):
+    def search(roots, towards):
+        n = snapshot.n_nodes
+        r = roots.shape[0]
+        hops = np.empty((r, n))
+        pred = np.empty((r, n), np.int32)
+        pred_edge = np.empty((r, n), np.int32)
+        K.bfs_many(snapshot.indptr, snapshot.indices, relay, roots, hops, pred, pred_edge)
+        return pred, pred_edge
+
+    return search
+
+
+# --------------------------------------------------------------------------------------------
+# Policies
+# --------------------------------------------------------------------------------------------
+
+
+class RoutingPolicy:
+    """Base class: validation and the relay mask. Subclasses implement :meth:`_route`."""
+
+    name = "base"
+
+    def __init__(self, cfg=None, n_nodes: int | None = None, relay_mask=None):
+        if cfg is None:
+            from .config import RoutingConfig
+
+            cfg = RoutingConfig(policy=self.name)
+        self.cfg = cfg
+        self.n_nodes = n_nodes
+        self.relay_mask = None
+        if relay_mask is not None:
+            self.relay_mask = np.ascontiguousarray(relay_mask, dtype=np.bool_)
+            if n_nodes is not None and self.relay_mask.shape != (n_nodes,):
+                raise MeshnetError(f"relay_mask must have {n_nodes} entries, got "
+                                   f"{self.relay_mask.shape}")
+
+    def _relay(self, snapshot: Snapshot) -> np.ndarray:
+        if self.relay_mask is not None:
+            if self.relay_mask.shape[0] != snapshot.n_nodes:
+                raise MeshnetError(f"relay_mask has {self.relay_mask.shape[0]} entries but the "
+                                   f"snapshot has {snapshot.n_nodes} nodes")
+            return self.relay_mask
+        if self.cfg.ground_relay:
+            return np.ones(snapshot.n_nodes, np.bool_)
+        return np.asarray(snapshot.node_kind == SATELLITE, np.bool_)
+
+    def route(self, snapshot: Snapshot, src, dst, *, t_ns: int | None = None,
+              edge_utilisation=None, future: Sequence[Snapshot] | None = None) -> Routes:
+        """Paths for pairs ``(src[p], dst[p])`` on ``snapshot``.
+
+        Parameters
+        ----------
+        snapshot : Snapshot
+            The links up now.
+        src, dst : array_like of int
+            Pair endpoints (node ids), same length.
+        t_ns : int, optional
+            Time of the snapshot (default ``snapshot.t_ns``); ``periodic`` uses it.
+        edge_utilisation : array_like, optional
+            Per directed edge of ``snapshot``: utilisation of the previous allocation (0..1);
+            ``load_aware`` uses it.
+        future : sequence of Snapshot, optional
+            The snapshots of the next ``horizon_s``; ``predictive`` uses them.
+        """
+        src = np.ascontiguousarray(src, dtype=np.int32).ravel()
+        dst = np.ascontiguousarray(dst, dtype=np.int32).ravel()
+        n = snapshot.n_nodes
+        if src.shape != dst.shape:
+            raise MeshnetError(f"src and dst must have the same length ({src.shape[0]} != "
+                               f"{dst.shape[0]})")
+        if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+            raise MeshnetError(f"pair endpoints must be node ids in [0, {n})")
+        t_ns = snapshot.t_ns if t_ns is None else int(t_ns)
+        return self._route(snapshot, src, dst, t_ns=t_ns, edge_utilisation=edge_utilisation,
+                           future=future)
+
+    def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future) -> Routes:
+        raise NotImplementedError
+
+
+@ROUTING_POLICIES.register("shortest_delay")
+class ShortestDelay(RoutingPolicy):
+    """One least-delay path per pair."""
+
+    name = "shortest_delay"
+
+    def _weights(self, snapshot, edge_utilisation, future) -> np.ndarray:
+        return snapshot.delay_s
+
+    def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
+        relay = self._relay(snapshot)
+        rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
+        w = np.ascontiguousarray(self._weights(snapshot, edge_utilisation, future), np.float64)
+        return _tree_routes(snapshot, src, dst, _dijkstra_search(snapshot, w, relay, rev), rev)
+
+
+@ROUTING_POLICIES.register("min_hop")
+class MinHop(RoutingPolicy):
+    """One least-hop path per pair (ties to the lower node id)."""
+
+    name = "min_hop"
+
+    def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
+        relay = self._relay(snapshot)
+        rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
+        return _tree_routes(snapshot, src, dst, _bfs_search(snapshot, relay), rev)
+
+
+@ROUTING_POLICIES.register("widest")
+class Widest(RoutingPolicy):
+    """One path per pair with the largest bottleneck capacity."""
+
+    name = "widest"
+
+    def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
+        relay = self._relay(snapshot)
+        rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
+
+        def search(roots, towards):
+            n, r = snapshot.n_nodes, roots.shape[0]
+            width = np.empty((r, n))
+            dist = np.empty((r, n))
+            pred = np.empty((r, n), np.int32)
+            pred_edge = np.empty((r, n), np.int32)
+            cap, w = snapshot.capacity_bps, snapshot.delay_s
+            if towards:
+                cap, w = cap[rev], w[rev]
+            K.widest_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(cap),
+                          np.ascontiguousarray(w), relay, roots, width, dist, pred, pred_edge)
+            return pred, pred_edge
+
+        return _tree_routes(snapshot, src, dst, search, rev)
+
+
+@ROUTING_POLICIES.register("load_aware")
+class LoadAware(ShortestDelay):
+    """Least-delay paths over weights grown by the previous step's link utilisation."""
+
+    name = "load_aware"
+
+    def _weights(self, snapshot, edge_utilisation, future):
+        if edge_utilisation is None:
+            return snapshot.delay_s
+        util = np.asarray(edge_utilisation, np.float64)
+        if util.shape != (snapshot.n_edges,):
+            raise MeshnetError(f"edge_utilisation must have one value per directed edge "
+                               f"({snapshot.n_edges}), got {util.shape}")
+        util = np.clip(np.nan_to_num(util, nan=0.0, posinf=1.0), 0.0, None)
+        return snapshot.delay_s * (1.0 + self.cfg.load_alpha * util)
+
+
+@ROUTING_POLICIES.register("k_shortest")
+class KShortest(RoutingPolicy):
+    """The ``k`` least-delay simple paths per pair (Yen); traffic split over them."""
+
+    name = "k_shortest"
+
+    def _kernel_args(self, snapshot, relay):
+        return K.yen_many, (snapshot.indptr, snapshot.indices, snapshot.delay_s, relay)
+
+    def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
+        relay = self._relay(snapshot)
+        usrc, udst, inverse = _unique_pairs(src, dst, snapshot.n_nodes)
+        kernel, args = self._kernel_args(snapshot, relay)
+        ps = _run_batched(kernel, snapshot.n_nodes, int(self.cfg.k), usrc, udst, args)
+        return _routes_from_path_set(ps, inverse, snapshot.delay_s, self.cfg.split)
+
+
+@ROUTING_POLICIES.register("edge_disjoint")
+class EdgeDisjoint(KShortest):
+    """Up to ``k`` link-disjoint paths per pair of least total delay; traffic split."""
+
+    name = "edge_disjoint"
+
+    def _kernel_args(self, snapshot, relay):
+        rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
+        return K.disjoint_many, (snapshot.indptr, snapshot.indices, snapshot.delay_s, rev,
+                                 relay)
+
+
+@ROUTING_POLICIES.register("ecmp")
+class Ecmp(RoutingPolicy):
+    """All next hops within ``ecmp_tolerance`` of the least delay, equal split per hop."""
+
+    name = "ecmp"
+
+    def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
+        relay = self._relay(snapshot)
+        rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
+        n = snapshot.n_nodes
+        udst, row = np.unique(dst, return_inverse=True)
+        row = row.ravel().astype(np.int64)
+        r = udst.shape[0]
+        dist = np.empty((r, n))
+        pred = np.empty((r, n), np.int32)
+        pred_edge = np.empty((r, n), np.int32)
+        rank = np.empty((r, n), np.int32)
+        w = snapshot.delay_s
+        K.dijkstra_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(w[rev]), relay,
+                        udst.astype(np.int32), dist, pred, pred_edge, rank)
+        masks = np.empty((r, snapshot.n_edges), np.bool_)
+        K.ecmp_masks(snapshot.indptr, snapshot.indices, w, relay, udst.astype(np.int32), dist,
+                     rank, float(self.cfg.ecmp_tolerance), masks)
+        kmax = int(self.cfg.ecmp_max_paths)
+        batch = max(1, _BATCH_BYTES // (kmax * (n + 1) * 4))
+        all_counts, all_len, all_edges, all_frac = [], [], [], []
+        for a in range(0, src.shape[0], batch):
+            s, d, rw = src[a:a + batch], dst[a:a + batch], row[a:a + batch]
+            b = s.shape[0]
+            out_edges = np.empty((b, kmax, n + 1), np.int32)
+            out_len = np.zeros((b, kmax), np.int64)
+            out_frac = np.zeros((b, kmax))
+            out_count = np.zeros(b, np.int64)
+            K.ecmp_paths_many(snapshot.indptr, snapshot.indices, masks, rw, s, d, kmax,
+                              out_edges, out_len, out_frac, out_count)
+            keep = np.arange(kmax)[None, :] < out_count[:, None]
+            lens = out_len[keep]
+            all_counts.append(out_count)
+            all_len.append(lens)
+            all_frac.append(out_frac[keep])
+            flat = out_edges[keep]
+            all_edges.append(flat[np.arange(n + 1)[None, :] < lens[:, None]])
+        counts = np.concatenate(all_counts) if all_counts else np.zeros(0, np.int64)
+        lens = np.concatenate(all_len) if all_len else np.zeros(0, np.int64)
+        frac = np.concatenate(all_frac) if all_frac else np.zeros(0)
+        edges = np.concatenate(all_edges) if all_edges else np.zeros(0, np.int32)
+        pair_of_path = np.repeat(np.arange(counts.shape[0]), counts)
+        # Paths beyond ecmp_max_paths are dropped: renormalise the kept shares.
+        total = np.bincount(pair_of_path, weights=frac, minlength=counts.shape[0])
+        frac = frac / total[pair_of_path] if frac.size else frac
+        edge_indptr = _indptr(lens)
+        node_indptr, nodes = _nodes_from_edges(edge_indptr, edges, src[pair_of_path],
+                                               snapshot.indices)
+        return _routes(counts, node_indptr, nodes, edge_indptr, edges, frac, snapshot.delay_s)
+
+
+def _edge_keys(snapshot: Snapshot, n: int) -> np.ndarray:
+    """``u * n + v`` of every directed edge; sorted ascending because CSR rows are sorted."""
+    return snapshot.edge_sources().astype(np.int64) * n + snapshot.indices
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if sorted_keys.size == 0:
+        return np.zeros(keys.shape, np.bool_)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[pos] == keys
+
+
+@ROUTING_POLICIES.register("periodic")
+class Periodic(RoutingPolicy):
+    """Least-delay tables recomputed every ``interval_s``; stale in between."""
+
+    name = "periodic"
+
+    def __init__(self, cfg=None, n_nodes=None, relay_mask=None):
+        super().__init__(cfg, n_nodes, relay_mask)
+        self._interval_ns = max(1, int(round(self.cfg.interval_s * NS_PER_S)))
+        self._epoch = None
+        self._table_snapshot = None
+        self._tables: dict[int, np.ndarray] = {}
+        #: Recomputations so far (for reports).
+        self.n_recomputations = 0
+
+    def _tables_for(self, dests: np.ndarray) -> np.ndarray:
+        snap = self._table_snapshot
+        missing = np.array([d for d in dests.tolist() if d not in self._tables], np.int32)
+        if missing.size:
+            relay = self._relay(snap)
+            rev = K.reverse_edges(snap.indptr, snap.indices)
+            n, r = snap.n_nodes, missing.shape[0]
+            dist = np.empty((r, n))
+            pred = np.empty((r, n), np.int32)
+            pred_edge = np.empty((r, n), np.int32)
+            rank = np.empty((r, n), np.int32)
+            K.dijkstra_many(snap.indptr, snap.indices, np.ascontiguousarray(snap.delay_s[rev]),
+                            relay, missing, dist, pred, pred_edge, rank)
+            for i, d in enumerate(missing.tolist()):
+                self._tables[d] = pred[i]
+        return np.stack([self._tables[d] for d in dests.tolist()]) if dests.size else \
+            np.zeros((0, snap.n_nodes), np.int32)
+
+    def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
+        epoch = t_ns // self._interval_ns
+        if (self._epoch is None or epoch != self._epoch or self._table_snapshot is None
+                or self._table_snapshot.n_nodes != snapshot.n_nodes):
+            self._epoch = epoch
+            self._table_snapshot = snapshot
+            self._tables = {}
+            self.n_recomputations += 1
+        udst, row = np.unique(dst, return_inverse=True)
+        tables = self._tables_for(udst.astype(np.int32))
+        status, lengths, node_indptr, nodes, edges = K.follow_tables(
+            tables, row.ravel().astype(np.int64), src, dst, snapshot.indptr, snapshot.indices)
+        ok = status == 0
+        counts = ok.astype(np.int64)
+        path_node_indptr = np.concatenate([[0], node_indptr[1:][ok]])
+        path_edge_indptr = _indptr(lengths[ok])
+        return _routes(counts, path_node_indptr, nodes, path_edge_indptr, edges,
+                       np.ones(int(counts.sum())), snapshot.delay_s, blackholed=status == 2)
+
+
+@ROUTING_POLICIES.register("predictive")
+class Predictive(RoutingPolicy):
+    """Paths that stay up over the known next ``horizon_s``; kept while they do."""
+
+    name = "predictive"
+
+    def __init__(self, cfg=None, n_nodes=None, relay_mask=None):
+        super().__init__(cfg, n_nodes, relay_mask)
+        self._prev: dict[int, np.ndarray] = {}
+
+    def _future_keys(self, snapshot, future, n):
+        if not future:
+            return []
+        horizon_ns = int(round(self.cfg.horizon_s * NS_PER_S))
+        keys = []
+        for f in future:
+            if f.t_ns <= snapshot.t_ns:
+                continue
+            if f.t_ns > snapshot.t_ns + horizon_ns:
+                break
+            keys.append(_edge_keys(f, n))
+        return keys
+
+    def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
+        n = snapshot.n_nodes
+        relay = self._relay(snapshot)
+        rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
+        keys_now = _edge_keys(snapshot, n)
+        fkeys = self._future_keys(snapshot, future, n)
+        # Link survival inside the horizon: first future snapshot where it is missing.
+        first_missing = np.full(snapshot.n_edges, len(fkeys), np.int64)
+        for j in range(len(fkeys) - 1, -1, -1):
+            first_missing[~_contains(fkeys[j], keys_now)] = j
+        survive = first_missing / max(1, len(fkeys))
+        w = snapshot.delay_s + self.cfg.predictive_penalty_s * (1.0 - survive)
+        fresh = _tree_routes(snapshot, src, dst, _dijkstra_search(snapshot, w, relay, rev), rev)
+
+        # Keep each pair's previous path while all its links exist now and over the horizon.
+        pair_key = src.astype(np.int64) * n + dst
+        prev = [self._prev.get(int(k)) for k in pair_key.tolist()]
+        keep = np.zeros(src.shape[0], np.bool_)
+        has_prev = np.array([p is not None and p.size > 1 for p in prev], np.bool_)
+        kept_edges: dict[int, np.ndarray] = {}
+        if has_prev.any():
+            idx = np.flatnonzero(has_prev)
+            plist = [prev[i] for i in idx.tolist()]
+            hop_counts = np.array([p.size - 1 for p in plist], np.int64)
+            u = np.concatenate([p[:-1] for p in plist]).astype(np.int64)
+            v = np.concatenate([p[1:] for p in plist]).astype(np.int64)
+            hop_keys = u * n + v
+            ok = _contains(keys_now, hop_keys)
+            for fk in fkeys:
+                ok &= _contains(fk, hop_keys)
+            path_of_hop = np.repeat(np.arange(idx.shape[0]), hop_counts)
+            bad = np.bincount(path_of_hop, weights=~ok, minlength=idx.shape[0]) > 0
+            eids = K.find_edges(snapshot.indptr, snapshot.indices, u, v)
+            delay = np.bincount(path_of_hop, weights=np.where(ok, snapshot.delay_s[eids], 0.0),
+                                minlength=idx.shape[0])
+            fresh_delay = fresh.pair_delay_s()[idx]
+            good = ~bad & (delay <= self.cfg.predictive_max_stretch * fresh_delay)
+            # A kept path must also respect the relay rule (the mask may differ per call).
+            offs = _indptr(hop_counts)
+            for j, i in enumerate(idx.tolist()):
+                if good[j]:
+                    mid = plist[j][1:-1]
+                    if mid.size and not relay[mid].all():
+                        continue
+                    keep[i] = True
+                    kept_edges[i] = eids[offs[j]:offs[j + 1]]
+        if not keep.any():
+            routes = fresh
+        else:
+            routes = self._merge(fresh, keep, prev, kept_edges, snapshot)
+        for p in range(src.shape[0]):
+            path = routes.primary_path(p)
+            if path is None:
+                self._prev.pop(int(pair_key[p]), None)
+            else:
+                self._prev[int(pair_key[p])] = path.copy()
+        return routes
+
+    @staticmethod
+    def _merge(fresh: Routes, keep, prev, kept_edges, snapshot) -> Routes:
+        n_pairs = keep.shape[0]
+        node_parts, edge_parts, ncount, ecount, counts = [], [], [], [], []
+        for p in range(n_pairs):
+            if keep[p]:
+                node_parts.append(prev[p].astype(np.int32))
+                edge_parts.append(kept_edges[p].astype(np.int32))
+                ncount.append(prev[p].size)
+                ecount.append(prev[p].size - 1)
+                counts.append(1)
+            else:
+                a, b = fresh.pair_path_indptr[p], fresh.pair_path_indptr[p + 1]
+                counts.append(int(b - a))
+                for j in range(a, b):
+                    node_parts.append(fresh.nodes_of(j))
+                    edge_parts.append(fresh.edges_of(j))
+                    ncount.append(node_parts[-1].size)
+                    ecount.append(edge_parts[-1].size)
+        nodes = np.concatenate(node_parts) if node_parts else np.zeros(0, np.int32)
+        edges = np.concatenate(edge_parts) if edge_parts else np.zeros(0, np.int32)
+        return _routes(np.array(counts, np.int64), _indptr(ncount), nodes, _indptr(ecount),
+                       edges, np.ones(len(ncount)), snapshot.delay_s)
+
+
+def make_policy(cfg, n_nodes: int | None = None, relay_mask=None) -> RoutingPolicy:
+    """The routing policy named by ``cfg.policy``, ready for ``route()`` calls.
+
+    Parameters
+    ----------
+    cfg : RoutingConfig
+        The ``[routing]`` table.
+    n_nodes : int, optional
+        Number of nodes (checks ``relay_mask``).
+    relay_mask : array_like of bool, optional
+        ``relay_mask[u]`` false: ``u`` may not relay. Default: satellites relay, ground
+        stations only if ``cfg.ground_relay``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from meshnet.graph import Snapshot
+    >>> from meshnet.routing.config import RoutingConfig
+    >>> snap = Snapshot.from_links(0, np.array(["s0", "s1", "g"], dtype=object),
+    ...                            np.array([0, 0, 1], np.int8), [0, 1], [1, 2],
+    ...                            [1000.0, 500.0], [1e9, 1e9])
+    >>> policy = make_policy(RoutingConfig(policy="shortest_delay"), 3)
+    >>> routes = policy.route(snap, np.array([0]), np.array([2]), t_ns=0)
+    >>> routes.nodes_of(0).tolist(), round(float(routes.path_delay_s[0]) * 1e3, 3)
+    ([0, 1, 2], 5.003)
+    """
+    cls = ROUTING_POLICIES.get(cfg.policy)
+    return cls(cfg, n_nodes, relay_mask)
