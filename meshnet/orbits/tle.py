@@ -159,6 +159,10 @@ def read_tle(path: Path | str) -> list[TLERecord]:
     return records
 
 
+#: Alias of :func:`read_tle`.
+read_tle_file = read_tle
+
+
 def records_to_satrecs(records: list[TLERecord], where: str = "<tle>") -> list[Satrec]:
     """SGP4 element sets (WGS72) of ``records``; a line SGP4 rejects is reported by number."""
     sats = []
@@ -280,8 +284,8 @@ def infer_planes(satrecs, names=None, *, reference_jd: float | None = None,
 
     Parameters
     ----------
-    satrecs : sequence of sgp4.api.Satrec
-        The catalogue.
+    satrecs : sequence of sgp4.api.Satrec or of TLERecord
+        The catalogue (records from :func:`read_tle` also bring their names).
     names : sequence of str, optional
         Names for the report.
     reference_jd : float, optional
@@ -307,6 +311,9 @@ def infer_planes(satrecs, names=None, *, reference_jd: float | None = None,
     PlaneInference
     """
     sats = list(satrecs)
+    if sats and isinstance(sats[0], TLERecord):  # records straight from read_tle
+        names = [r.name for r in sats] if names is None else names
+        sats = records_to_satrecs(sats)
     n = len(sats)
     names = _unique_names(list(names) if names is not None else [f"SAT-{s.satnum}" for s in sats])
     inc = np.degrees(np.array([s.inclo for s in sats], dtype=np.float64))
