@@ -30,12 +30,13 @@ Policies
     whose stale path uses a link that has gone down is black-holed until the next
     recomputation (``pair_blackholed``).
 ``predictive``
-    Uses the next ``horizon_s`` of snapshots (``future``): a pair keeps its previous path while
-    every link of it exists now and in every future snapshot of the horizon and its delay
-    stays within ``predictive_max_stretch`` of the best; otherwise it takes the least-delay
-    path over weights ``delay_s + predictive_penalty_s * (1 - j / F)`` where a link first
-    missing in future snapshot ``j`` of ``F`` is penalised (0 for links up throughout). Paths
-    thus change a horizon before their links drop, and rarely otherwise.
+    Uses the next ``horizon_s`` of snapshots (``future``). A new path is the least-delay path
+    over weights ``delay_s + predictive_penalty_s * (1 - j / F)``, where a link first missing
+    in future snapshot ``j`` of the ``F`` in the horizon is penalised (0 for links up
+    throughout): it prefers paths whose links all stay up for the horizon. A pair keeps its
+    path while every link of it is up now and in the next snapshot and its delay stays within
+    ``predictive_max_stretch`` of the best; it moves one step before a link drops (nothing
+    is black-holed) and rarely otherwise, so paths change far less often.
 
 Ground stations never relay transit traffic unless ``ground_relay = true`` (or the caller's
 ``relay_mask`` says otherwise).
@@ -607,7 +608,7 @@ class Predictive(RoutingPolicy):
         w = snapshot.delay_s + self.cfg.predictive_penalty_s * (1.0 - survive)
         fresh = _tree_routes(snapshot, src, dst, _dijkstra_search(snapshot, w, relay, rev), rev)
 
-        # Keep each pair's previous path while all its links exist now and over the horizon.
+        # Keep each pair's previous path while all its links exist now and at the next step.
         pair_key = src.astype(np.int64) * n + dst
         prev = [self._prev.get(int(k)) for k in pair_key.tolist()]
         keep = np.zeros(src.shape[0], np.bool_)
@@ -621,8 +622,8 @@ class Predictive(RoutingPolicy):
             v = np.concatenate([p[1:] for p in plist]).astype(np.int64)
             hop_keys = u * n + v
             ok = _contains(keys_now, hop_keys)
-            for fk in fkeys:
-                ok &= _contains(fk, hop_keys)
+            if fkeys:  # switch one step ahead of a break, so no traffic is lost
+                ok &= _contains(fkeys[0], hop_keys)
             path_of_hop = np.repeat(np.arange(idx.shape[0]), hop_counts)
             bad = np.bincount(path_of_hop, weights=~ok, minlength=idx.shape[0]) > 0
             eids = K.find_edges(snapshot.indptr, snapshot.indices, u, v)
