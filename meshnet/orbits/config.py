@@ -78,7 +78,9 @@ class ClusterConfig:
     arg_latitude_deg: float = option(0.0, min=-360.0, max=360.0,
                                      doc="reference argument of latitude at the epoch")
 
-    def validate(self, name: str, where: str) -> None:
+    def check(self, name: str, where: str) -> None:
+        """Cross-field check, run by ConstellationConfig.validate (an optional table's own
+        ``validate`` error would be reported by parse_table as a type mismatch)."""
         if self.spacing_min_km > self.spacing_max_km:
             raise ScenarioError(
                 f"{where}: [{name}].spacing_min_km ({self.spacing_min_km}) must not exceed "
@@ -109,6 +111,8 @@ class ConstellationConfig:
         if len(sources) > 1 and set(sources) != {"shells", "cluster"}:
             raise ScenarioError(f"{where}: [{name}] has several sources ({', '.join(sources)}); "
                                 "keep exactly one (shells may be combined with cluster)")
+        if self.cluster is not None:
+            self.cluster.check(f"{name}.cluster", where)
 
 
 @dataclass(frozen=True, kw_only=True)
