@@ -380,6 +380,10 @@ def test_capacity_models():
     assert np.allclose(t.capacity_bps, want)
 
 
+def replace_ns(ns, **kw):
+    return SimpleNamespace(**{**vars(ns), **kw})
+
+
 def _stations(lat, lon):
     lat, lon = np.asarray(lat, float), np.asarray(lon, float)
     la, lo = np.radians(lat), np.radians(lon)
@@ -411,6 +415,14 @@ def test_gsl_elevation_rule_against_naive_elevation():
                            np.linalg.norm(d[got], axis=1))
     snap = t.to_snapshot(model.node_names, model.node_kind)
     assert snap.n_nodes == n + 5
+    # Threaded and serial kernels agree.
+    from meshnet.links.gsl import GroundLinks
+
+    for rule in (None, 2000.0):
+        cfg = replace_ns(gcfg, max_gsl_length_km=rule)
+        got = [GroundLinks(cfg, g, parallel=p).step(r) for p in (False, True)]
+        for x, y in zip(*got, strict=True):
+            assert np.array_equal(x, y)
 
 
 def test_gsl_hypatia_distance_rule():

@@ -108,45 +108,76 @@ def feasibility_parallel(r, v, a, b, plane_key, sun, p, reason_out, length_out):
 
 
 @njit(cache=True, inline="always")
-def _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_len_km, use_len):
+def _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_d2, use_len):
+    """Whether station g links to satellite s; ``max_d2`` bounds the squared distance (both
+    rules), so the square root is only taken for nearby satellites."""
     dx = r_sat[s, 0] - r_gs[g, 0]
     dy = r_sat[s, 1] - r_gs[g, 1]
     dz = r_sat[s, 2] - r_gs[g, 2]
-    d = math.sqrt(dx * dx + dy * dy + dz * dz)
-    sin_el = (dx * up_gs[g, 0] + dy * up_gs[g, 1] + dz * up_gs[g, 2]) / d
+    d2 = dx * dx + dy * dy + dz * dz
+    if not (d2 <= max_d2):
+        return False, 0.0, 0.0
+    up = dx * up_gs[g, 0] + dy * up_gs[g, 1] + dz * up_gs[g, 2]
+    d = math.sqrt(d2)
+    sin_el = up / d
     if use_len:
-        ok = d <= max_len_km
-    else:
-        ok = sin_el >= sin_min_elev
-    return ok, sin_el, d
+        return True, sin_el, d
+    return sin_el >= sin_min_elev, sin_el, d
+
+
+@njit(cache=True, inline="always")
+def _gsl_count_one(g, r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len):
+    n = 0
+    for s in range(r_sat.shape[0]):
+        ok, _, _ = _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_d2, use_len)
+        if ok:
+            n += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _gsl_fill_one(g, r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len, offsets,
+                  sat_out, sin_elev_out, length_out):
+    k = offsets[g]
+    for s in range(r_sat.shape[0]):
+        ok, sin_el, d = _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_d2, use_len)
+        if ok:
+            sat_out[k] = s
+            sin_elev_out[k] = sin_el
+            length_out[k] = d
+            k += 1
+
+
+@njit(cache=True)
+def gsl_count_serial(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len, counts):
+    """Serial twin of :func:`gsl_count`."""
+    for g in range(r_gs.shape[0]):
+        counts[g] = _gsl_count_one(g, r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len)
 
 
 @njit(cache=True, parallel=True)
-def gsl_count(r_sat, r_gs, up_gs, sin_min_elev, max_len_km, use_len, counts):
-    """Number of satellites each ground station sees (elevation, or distance rule)."""
+def gsl_count(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len, counts):
+    """Number of satellites each ground station links to (elevation, or distance rule)."""
     for g in prange(r_gs.shape[0]):
-        n = 0
-        for s in range(r_sat.shape[0]):
-            ok, _, _ = _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_len_km, use_len)
-            if ok:
-                n += 1
-        counts[g] = n
+        counts[g] = _gsl_count_one(g, r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len)
+
+
+@njit(cache=True)
+def gsl_fill_serial(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len, offsets,
+                    sat_out, sin_elev_out, length_out):
+    """Serial twin of :func:`gsl_fill`."""
+    for g in range(r_gs.shape[0]):
+        _gsl_fill_one(g, r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len, offsets,
+                      sat_out, sin_elev_out, length_out)
 
 
 @njit(cache=True, parallel=True)
-def gsl_fill(r_sat, r_gs, up_gs, sin_min_elev, max_len_km, use_len, offsets,
+def gsl_fill(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len, offsets,
              sat_out, sin_elev_out, length_out):
-    """Visible satellites of station g in ``sat_out[offsets[g]:offsets[g + 1]]``, id order."""
+    """Linked satellites of station g in ``sat_out[offsets[g]:offsets[g + 1]]``, id order."""
     for g in prange(r_gs.shape[0]):
-        k = offsets[g]
-        for s in range(r_sat.shape[0]):
-            ok, sin_el, d = _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_len_km,
-                                         use_len)
-            if ok:
-                sat_out[k] = s
-                sin_elev_out[k] = sin_el
-                length_out[k] = d
-                k += 1
+        _gsl_fill_one(g, r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len, offsets,
+                      sat_out, sin_elev_out, length_out)
 
 
 @njit(cache=True)
