@@ -6,8 +6,8 @@ Conventions shared by every kernel:
   (``weights`` float64, non-negative and finite, checked by the caller).
 - ``relay_ok[u]`` false means ``u`` may start or end a path but never sit inside one: such a
   node is settled but its out-edges are only scanned when it is a root of the search.
-- Ties break deterministically: the heap orders by ``(key, node id)`` and, between equal
-  tentative distances, the predecessor with the lower node id wins.
+- Ties break deterministically: between equal tentative distances the predecessor with the
+  lower node id wins (the heap itself orders by distance only, which is deterministic too).
 - Outputs use ``inf`` for unreachable distances and ``-1`` (``NO_PATH``) for missing
   predecessors / edges. A root has predecessor ``-1``.
 - Parallel drivers (``prange`` over roots or pairs) have a ``_serial`` twin with the same body;
@@ -97,13 +97,16 @@ def _pop(heap, pos, k1, k2, size):
 
 
 @njit(cache=True)
-def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init_nodes, init_dist,
-                  target, dist, pred, pred_edge, rank, heap, pos, state):
+def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, use_masks, init_nodes,
+                  init_dist, target, dist, pred, pred_edge, rank, hk, hn, pos):
     """One Dijkstra search from a set of roots with initial distances.
 
-    ``dist``/``pred``/``pred_edge``/``rank`` are filled (inf / -1 where unreached); ``rank[u]``
-    is the settle order (a topological order of the shortest-path DAG). ``heap``, ``pos`` and
-    ``state`` are scratch of length n. ``target >= 0`` stops once it is settled.
+    Indexed 4-ary heap on the distance alone (a branch-free comparison; an id tie-break in the
+    heap doubled the run time). ``dist``/``pred``/``pred_edge``/``rank`` are filled (inf / -1
+    where unreached); ``rank[u]`` is the settle order, a topological order of the
+    shortest-path DAG. Between equal tentative distances the lower predecessor id wins.
+    ``use_masks`` enables ``edge_ok``/``node_ok`` (blocked edges and nodes, for Yen).
+    ``hk``/``hn``/``pos`` are scratch of length n. ``target >= 0`` stops once it is settled.
     Returns the number of settled nodes.
     """
     n = indptr.shape[0] - 1
@@ -112,27 +115,63 @@ def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init_nod
         pred[u] = -1
         pred_edge[u] = -1
         rank[u] = -1
-        state[u] = 0
+        pos[u] = -1  # -1 unseen, -2 settled, else heap slot
     size = 0
     for j in range(init_nodes.shape[0]):
         r = init_nodes[j]
-        if not node_ok[r]:
+        if use_masks and not node_ok[r]:
             continue
-        d0 = init_dist[j]
-        if state[r] == 0:
-            dist[r] = d0
-            state[r] = 1
-            heap[size] = r
-            pos[r] = size
+        nd = init_dist[j]
+        if nd >= dist[r]:
+            continue
+        dist[r] = nd
+        i = pos[r]
+        if i < 0:
+            i = size
             size += 1
-            _sift_up(heap, pos, dist, dist, size - 1)
-        elif d0 < dist[r]:
-            dist[r] = d0
-            _sift_up(heap, pos, dist, dist, pos[r])
+        while i > 0:
+            p = (i - 1) >> 2
+            if nd < hk[p]:
+                hk[i] = hk[p]
+                hn[i] = hn[p]
+                pos[hn[i]] = i
+                i = p
+            else:
+                break
+        hk[i] = nd
+        hn[i] = r
+        pos[r] = i
     count = 0
     while size > 0:
-        u, size = _pop(heap, pos, dist, dist, size)
-        state[u] = 2
+        d = hk[0]
+        u = hn[0]
+        size -= 1
+        pos[u] = -2
+        if size > 0:
+            k = hk[size]
+            x = hn[size]
+            i = 0
+            while True:
+                c = 4 * i + 1
+                if c >= size:
+                    break
+                best = c
+                bk = hk[c]
+                stop = c + 4 if c + 4 < size else size
+                for j in range(c + 1, stop):
+                    if hk[j] < bk:
+                        bk = hk[j]
+                        best = j
+                if bk < k:
+                    hk[i] = bk
+                    hn[i] = hn[best]
+                    pos[hn[i]] = i
+                    i = best
+                else:
+                    break
+            hk[i] = k
+            hn[i] = x
+            pos[x] = i
         rank[u] = count
         count += 1
         if u == target:
@@ -140,68 +179,68 @@ def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init_nod
         # A non-relay node is expanded only as a root of the search.
         if pred[u] >= 0 and not relay_ok[u]:
             continue
-        du = dist[u]
         for e in range(indptr[u], indptr[u + 1]):
-            if not edge_ok[e]:
-                continue
             v = indices[e]
-            if state[v] == 2 or not node_ok[v]:
+            pv = pos[v]
+            if pv == -2:
                 continue
-            nd = du + weights[e]
-            if state[v] == 0:
+            if use_masks and (not edge_ok[e] or not node_ok[v]):
+                continue
+            nd = d + weights[e]
+            dv = dist[v]
+            if nd < dv:
                 dist[v] = nd
                 pred[v] = u
                 pred_edge[v] = e
-                state[v] = 1
-                heap[size] = v
-                pos[v] = size
-                size += 1
-                _sift_up(heap, pos, dist, dist, size - 1)
-            elif nd < dist[v]:
-                dist[v] = nd
-                pred[v] = u
-                pred_edge[v] = e
-                _sift_up(heap, pos, dist, dist, pos[v])
-            elif nd == dist[v] and u < pred[v]:
+                i = pv
+                if i < 0:
+                    i = size
+                    size += 1
+                while i > 0:
+                    p = (i - 1) >> 2
+                    if nd < hk[p]:
+                        hk[i] = hk[p]
+                        hn[i] = hn[p]
+                        pos[hn[i]] = i
+                        i = p
+                    else:
+                        break
+                hk[i] = nd
+                hn[i] = v
+                pos[v] = i
+            elif nd == dv and u < pred[v]:
                 pred[v] = u
                 pred_edge[v] = e
     return count
 
 
 @njit(cache=True)
-def _dijkstra_row(indptr, indices, weights, relay_ok, edge_ok, node_ok, root, dist, pred,
-                  pred_edge, rank):
+def _dijkstra_row(indptr, indices, weights, relay_ok, root, dist, pred, pred_edge, rank):
     n = indptr.shape[0] - 1
-    heap = np.empty(n, np.int32)
+    hk = np.empty(n)
+    hn = np.empty(n, np.int32)
     pos = np.empty(n, np.int32)
-    state = np.empty(n, np.int8)
     init = np.empty(1, np.int32)
     init[0] = root
     init_d = np.zeros(1)
-    dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init, init_d, -1,
-                  dist, pred, pred_edge, rank, heap, pos, state)
+    dijkstra_core(indptr, indices, weights, relay_ok, relay_ok, relay_ok, False, init, init_d,
+                  -1, dist, pred, pred_edge, rank, hk, hn, pos)
 
 
 @njit(cache=True, parallel=True)
 def dijkstra_many(indptr, indices, weights, relay_ok, roots, dist, pred, pred_edge, rank):
     """Dijkstra from every root (parallel over roots); outputs are ``(R, n)``."""
-    n = indptr.shape[0] - 1
-    edge_ok = np.ones(indices.shape[0], np.bool_)
-    node_ok = np.ones(n, np.bool_)
     for i in prange(roots.shape[0]):
-        _dijkstra_row(indptr, indices, weights, relay_ok, edge_ok, node_ok, roots[i], dist[i],
-                      pred[i], pred_edge[i], rank[i])
+        _dijkstra_row(indptr, indices, weights, relay_ok, roots[i], dist[i], pred[i],
+                      pred_edge[i], rank[i])
 
 
 @njit(cache=True)
 def dijkstra_many_serial(indptr, indices, weights, relay_ok, roots, dist, pred, pred_edge, rank):
     """Serial twin of :func:`dijkstra_many`."""
-    n = indptr.shape[0] - 1
-    edge_ok = np.ones(indices.shape[0], np.bool_)
-    node_ok = np.ones(n, np.bool_)
     for i in range(roots.shape[0]):
-        _dijkstra_row(indptr, indices, weights, relay_ok, edge_ok, node_ok, roots[i], dist[i],
-                      pred[i], pred_edge[i], rank[i])
+        _dijkstra_row(indptr, indices, weights, relay_ok, roots[i], dist[i], pred[i],
+                      pred_edge[i], rank[i])
 
 
 # --------------------------------------------------------------------------------------------
@@ -571,15 +610,15 @@ def _yen_pair(indptr, indices, weights, relay_ok, src, dst, k, out_nodes, out_ed
     pred = np.empty(n, np.int32)
     pred_edge = np.empty(n, np.int32)
     rank = np.empty(n, np.int32)
-    heap = np.empty(n, np.int32)
+    hk = np.empty(n)
+    hn = np.empty(n, np.int32)
     pos = np.empty(n, np.int32)
-    state = np.empty(n, np.int8)
     init = np.empty(1, np.int32)
     init_d = np.zeros(1)
 
     init[0] = src
-    dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init, init_d, dst,
-                  dist, pred, pred_edge, rank, heap, pos, state)
+    dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, True, init, init_d,
+                  dst, dist, pred, pred_edge, rank, hk, hn, pos)
     if dist[dst] == _INF:
         return 0
     m = 0
@@ -631,8 +670,8 @@ def _yen_pair(indptr, indices, weights, relay_ok, src, dst, k, out_nodes, out_ed
             for j in range(i):
                 node_ok[out_nodes[prev, j]] = False
             init[0] = spur
-            dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, init, init_d,
-                          dst, dist, pred, pred_edge, rank, heap, pos, state)
+            dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, True, init,
+                          init_d, dst, dist, pred, pred_edge, rank, hk, hn, pos)
             # Undo the blocks.
             for a in range(found):
                 if out_len[a] > i:
@@ -1049,3 +1088,151 @@ def follow_tables(next_hop, row_of_pair, src, dst, indptr, indices):
             nodes[b0 + j + 1] = v
             u = v
     return status, lengths, node_indptr, nodes, edges
+
+
+# --------------------------------------------------------------------------------------------
+# Hypatia-equivalent forwarding state ("free_one_only_over_isls")
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def isl_lengths_m(sat_r_km, edge_src, indices, out):
+    """Straight-line length in metres of every directed ISL edge."""
+    for e in range(indices.shape[0]):
+        a = edge_src[e]
+        b = indices[e]
+        dx = sat_r_km[a, 0] - sat_r_km[b, 0]
+        dy = sat_r_km[a, 1] - sat_r_km[b, 1]
+        dz = sat_r_km[a, 2] - sat_r_km[b, 2]
+        out[e] = np.sqrt(dx * dx + dy * dy + dz * dz) * 1000.0
+
+
+@njit(cache=True)
+def gsl_in_range(sat_r_km, ground_r_m, max_gsl_length_m):
+    """Satellites within ``max_gsl_length_m`` of every ground station (distance only).
+
+    Returns CSR ``(indptr, sat, length_m)`` over stations; satellites ascending per station.
+    NaN positions (failed propagation) are never in range.
+    """
+    n_g = ground_r_m.shape[0]
+    n_s = sat_r_km.shape[0]
+    counts = np.zeros(n_g, np.int64)
+    d = np.empty((n_g, n_s))
+    for g in range(n_g):
+        for s in range(n_s):
+            dx = sat_r_km[s, 0] * 1000.0 - ground_r_m[g, 0]
+            dy = sat_r_km[s, 1] * 1000.0 - ground_r_m[g, 1]
+            dz = sat_r_km[s, 2] * 1000.0 - ground_r_m[g, 2]
+            dist = np.sqrt(dx * dx + dy * dy + dz * dz)
+            d[g, s] = dist
+            if dist <= max_gsl_length_m:
+                counts[g] += 1
+    indptr = np.zeros(n_g + 1, np.int64)
+    for g in range(n_g):
+        indptr[g + 1] = indptr[g] + counts[g]
+    sat = np.empty(indptr[n_g], np.int32)
+    length = np.empty(indptr[n_g])
+    for g in range(n_g):
+        k = indptr[g]
+        for s in range(n_s):
+            if d[g, s] <= max_gsl_length_m:
+                sat[k] = s
+                length[k] = d[g, s]
+                k += 1
+    return indptr, sat, length
+
+
+@njit(cache=True)
+def _hypatia_dest(indptr, indices, isl_m, reverse_edge, edge_if, n_isls, g, gs_indptr, gs_sat,
+                  gs_len, next_hop, cur_if, next_if, dist_m, relay_ok, edge_ok, node_ok):
+    n_s = indptr.shape[0] - 1
+    n_g = gs_indptr.shape[0] - 1
+    dist = np.empty(n_s)
+    pred = np.empty(n_s, np.int32)
+    pred_edge = np.empty(n_s, np.int32)
+    rank = np.empty(n_s, np.int32)
+    hk = np.empty(n_s)
+    hn = np.empty(n_s, np.int32)
+    pos = np.empty(n_s, np.int32)
+    a, b = gs_indptr[g], gs_indptr[g + 1]
+    # The destination station is a virtual root: every satellite in range starts at its GSL
+    # length; the tree then holds each satellite's best (satellite, last hop) choice.
+    dijkstra_core(indptr, indices, isl_m, relay_ok, edge_ok, node_ok, False, gs_sat[a:b],
+                  gs_len[a:b], -1, dist, pred, pred_edge, rank, hk, hn, pos)
+    gnode = n_s + g
+    for u in range(n_s):
+        dist_m[g, u] = dist[u]
+        if dist[u] == _INF:
+            next_hop[g, u] = -1
+            cur_if[g, u] = -1
+            next_if[g, u] = -1
+        elif pred[u] < 0:
+            next_hop[g, u] = gnode
+            cur_if[g, u] = n_isls[u]
+            next_if[g, u] = 0
+        else:
+            e_in = pred_edge[u]  # pred[u] -> u
+            next_hop[g, u] = pred[u]
+            cur_if[g, u] = edge_if[reverse_edge[e_in]]
+            next_if[g, u] = edge_if[e_in]
+    # Source stations: best satellite in range by (GSL length + its distance, satellite id).
+    for s in range(n_g):
+        row = n_s + s
+        next_hop[g, row] = -1
+        cur_if[g, row] = -1
+        next_if[g, row] = -1
+        dist_m[g, row] = _INF
+        if s == g:
+            dist_m[g, row] = 0.0
+            continue
+        best = _INF
+        best_sat = -1
+        for k in range(gs_indptr[s], gs_indptr[s + 1]):
+            sat = gs_sat[k]
+            if dist[sat] == _INF:
+                continue
+            total = gs_len[k] + dist[sat]
+            if total < best:
+                best = total
+                best_sat = sat
+        if best_sat >= 0:
+            next_hop[g, row] = best_sat
+            cur_if[g, row] = 0
+            next_if[g, row] = n_isls[best_sat]
+            dist_m[g, row] = best
+
+
+@njit(cache=True, parallel=True)
+def hypatia_fstate(indptr, indices, isl_m, reverse_edge, edge_if, n_isls, gs_indptr, gs_sat,
+                   gs_len, next_hop, cur_if, next_if, dist_m):
+    """Hypatia's forwarding state of every node towards every ground station.
+
+    Satellite-only CSR (``isl_m`` metres per directed edge, ``edge_if`` = the source
+    satellite's interface number of that ISL, ``n_isls`` = ISLs per satellite, whose GSL
+    interface is number ``n_isls[u]``); ground stations never relay. Outputs are
+    ``(n_ground, n_sats + n_ground)``, one row per destination station: next hop, own
+    interface, next hop's interface (-1 if none) and path length in metres (inf if none; 0 for
+    a station to itself).
+    """
+    n_s = indptr.shape[0] - 1
+    relay_ok = np.ones(n_s, np.bool_)
+    edge_ok = np.ones(indices.shape[0], np.bool_)
+    node_ok = np.ones(n_s, np.bool_)
+    for g in prange(gs_indptr.shape[0] - 1):
+        _hypatia_dest(indptr, indices, isl_m, reverse_edge, edge_if, n_isls, g, gs_indptr,
+                      gs_sat, gs_len, next_hop, cur_if, next_if, dist_m, relay_ok, edge_ok,
+                      node_ok)
+
+
+@njit(cache=True)
+def hypatia_fstate_serial(indptr, indices, isl_m, reverse_edge, edge_if, n_isls, gs_indptr,
+                          gs_sat, gs_len, next_hop, cur_if, next_if, dist_m):
+    """Serial twin of :func:`hypatia_fstate`."""
+    n_s = indptr.shape[0] - 1
+    relay_ok = np.ones(n_s, np.bool_)
+    edge_ok = np.ones(indices.shape[0], np.bool_)
+    node_ok = np.ones(n_s, np.bool_)
+    for g in range(gs_indptr.shape[0] - 1):
+        _hypatia_dest(indptr, indices, isl_m, reverse_edge, edge_if, n_isls, g, gs_indptr,
+                      gs_sat, gs_len, next_hop, cur_if, next_if, dist_m, relay_ok, edge_ok,
+                      node_ok)
