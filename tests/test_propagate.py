@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from skyfield.api import EarthSatellite, wgs84
+from naive_orbits import sgp4_scalar_teme, skyfield_itrs
+from skyfield.api import wgs84
 from skyfield.framelib import itrs
 
 from meshnet.orbits._skyfield import ephemeris, timescale
@@ -24,20 +25,6 @@ from meshnet.timegrid import TimeGrid
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CATALOGUE = DATA / "starlink_2026-02-23.tle"
-
-
-def _skyfield_itrs(satrecs, ids, grid):
-    """(T, len(ids), 3) positions and velocities the way a skyfield user computes them."""
-    ts = timescale()
-    t = grid.skyfield_times(ts)
-    r = np.empty((len(grid), len(ids), 3))
-    v = np.empty_like(r)
-    for j, k in enumerate(ids):
-        pos = EarthSatellite.from_satrec(satrecs[k], ts).at(t)
-        rr, vv = pos.frame_xyz_and_velocity(itrs)
-        r[:, j] = rr.km.T
-        v[:, j] = vv.km_per_s.T
-    return r, v
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +45,8 @@ def test_real_catalogue_matches_skyfield_within_1_m(catalogue):
     # 10 times over half a day, starting off the catalogue's epochs (not on a whole second).
     grid = TimeGrid(datetime(2026, 2, 23, 3, 17, 11, 250000, tzinfo=UTC),
                     (np.arange(10) * 4321.5e9).astype(np.int64))
-    orbits = propagate(sub, grid)
-    ref_r, ref_v = _skyfield_itrs(sub.satrecs, range(200), grid)
+    orbits = propagate(sub, grid, method="numba")
+    ref_r, ref_v = skyfield_itrs(sub.satrecs, range(200), grid)
     ok = orbits.status == 0
     assert ok.mean() > 0.99  # a decaying satellite may legitimately fail
     err_m = np.linalg.norm(orbits.r_km - ref_r, axis=2)[ok] * 1000.0
@@ -74,10 +61,10 @@ def test_walker_matches_skyfield_and_chunking_is_invisible():
     c = walker_constellation([ShellConfig(altitude_km=550, inclination_deg=53, planes=6,
                                           sats_per_plane=5, phasing=1)], epoch)
     grid = TimeGrid.from_duration(epoch, 3000.0, 300.0)
-    whole = propagate(c, grid)
-    chunked = propagate(c, grid, chunk_steps=3)
+    whole = propagate(c, grid, method="sgp4")
+    chunked = propagate(c, grid, chunk_steps=3, method="sgp4")
     np.testing.assert_array_equal(whole.r_km, chunked.r_km)
-    ref_r, _ = _skyfield_itrs(c.satrecs, range(c.n), grid)
+    ref_r, _ = skyfield_itrs(c.satrecs, range(c.n), grid)
     assert np.abs(whole.r_km - ref_r).max() * 1000.0 < 1.0
 
 
@@ -90,7 +77,10 @@ def test_sgp4_failure_is_nan_and_status_not_exception():
                        arg_perigee_deg=0, mean_anomaly_deg=0, mean_motion_rev_per_day=15.0)
     c = Constellation(names=np.array(["doomed", "fine"], dtype=object), satrecs=(doomed, fine),
                       shell=[0, 0], plane=[0, 0], slot=[0, 1])
-    orbits = propagate(c, TimeGrid.from_duration(epoch, 2 * 86400.0, 3600.0))
+    grid = TimeGrid.from_duration(epoch, 2 * 86400.0, 3600.0)
+    orbits = propagate(c, grid, method="numba")
+    reference = propagate(c, grid, method="sgp4")
+    np.testing.assert_array_equal(orbits.status, reference.status)
     assert orbits.status.dtype == np.uint8
     assert orbits.status[0, 0] == 0 and (orbits.status[-1, 0] != 0)
     failed = orbits.status[:, 0] != 0
@@ -142,3 +132,70 @@ def test_empty_inputs():
                                           sats_per_plane=1)], epoch)
     o = propagate(c, TimeGrid(epoch, np.zeros(0, dtype=np.int64)))
     assert o.r_km.shape == (0, 1, 3)
+
+
+def test_numba_kernel_matches_satrec_array(catalogue):
+    """The fused Numba kernel against sgp4's SatrecArray path, on 600 real satellites."""
+    sub = Constellation(names=catalogue.names[:600], satrecs=catalogue.satrecs[:600],
+                        shell=np.zeros(600), plane=np.zeros(600), slot=np.zeros(600))
+    grid = TimeGrid.from_duration(datetime(2026, 2, 23, tzinfo=UTC), 86400.0, 86400.0 / 24)
+    fast = propagate(sub, grid, method="numba")
+    ref = propagate(sub, grid, method="sgp4")
+    np.testing.assert_array_equal(fast.status, ref.status)
+    ok = ref.status == 0
+    assert np.abs(fast.r_km - ref.r_km)[ok].max() < 1e-8  # km: 10 micrometres
+    assert np.abs(fast.v_km_s - ref.v_km_s)[ok].max() < 1e-10
+    assert np.isnan(fast.r_km[~ok]).all()
+
+
+def test_parallel_kernel_equals_serial_twin():
+    from meshnet.orbits._kernels import near_earth_params, sgp4_itrs, sgp4_itrs_serial
+
+    epoch = datetime(2025, 3, 1, tzinfo=UTC)
+    c = walker_constellation([ShellConfig(altitude_km=500, inclination_deg=97, planes=5,
+                                          sats_per_plane=7)], epoch)
+    grid = TimeGrid.from_duration(epoch, 600.0, 7.0)
+    params, ids = near_earth_params(c.satrecs)
+    jd, fr = grid.jd_utc()
+    rot = teme_to_itrs_matrices(grid)
+    outs = []
+    for kernel in (sgp4_itrs, sgp4_itrs_serial):
+        r = np.empty((len(grid), c.n, 3))
+        v = np.empty_like(r)
+        st = np.zeros((len(grid), c.n), dtype=np.uint8)
+        kernel(params, ids, jd, fr, rot, 7.2921150e-5, r, v, st)
+        outs.append((r, v, st))
+    for a, b in zip(outs[0], outs[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    # one entry against the scalar Satrec.sgp4 call, rotated by hand
+    err, r_teme, _ = sgp4_scalar_teme(c.satrecs[3], jd[5], fr[5])
+    assert err == 0
+    np.testing.assert_allclose(outs[0][0][5, 3], rot[5] @ r_teme, atol=1e-8)
+
+
+def test_deep_space_satellites_fall_back_to_satrec_array():
+    epoch = datetime(2025, 1, 1, tzinfo=UTC)
+    geo = make_satrec(1, epoch, inclination_deg=0.05, raan_deg=0, eccentricity=0.0002,
+                      arg_perigee_deg=0, mean_anomaly_deg=0, mean_motion_rev_per_day=1.0027)
+    leo = make_satrec(2, epoch, inclination_deg=53, raan_deg=0, eccentricity=0.0002,
+                      arg_perigee_deg=0, mean_anomaly_deg=0, mean_motion_rev_per_day=15.1)
+    assert geo.method == "d" and leo.method == "n"
+    c = Constellation(names=np.array(["geo", "leo"], dtype=object), satrecs=(geo, leo),
+                      shell=[0, 0], plane=[0, 0], slot=[0, 1])
+    grid = TimeGrid.from_duration(epoch, 3600.0, 600.0)
+    fast = propagate(c, grid, method="numba")
+    ref = propagate(c, grid, method="sgp4")
+    assert np.abs(fast.r_km - ref.r_km).max() < 1e-8
+    assert np.linalg.norm(fast.r_km[0, 0]) > 40000.0
+    sky, _ = skyfield_itrs(c.satrecs, [0, 1], grid)
+    assert np.abs(fast.r_km - sky).max() * 1000.0 < 1.0
+
+
+def test_unknown_method():
+    from meshnet.errors import MeshnetError
+
+    c = walker_constellation([ShellConfig(altitude_km=550, inclination_deg=53, planes=1,
+                                          sats_per_plane=1)], datetime(2025, 1, 1, tzinfo=UTC))
+    with pytest.raises(MeshnetError, match="propagate method 'fast' is not known; choose one"):
+        propagate(c, TimeGrid.from_duration(datetime(2025, 1, 1, tzinfo=UTC), 1, 1),
+                  method="fast")
