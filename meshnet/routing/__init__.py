@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from ._input import relay_mask_for
 from .config import RoutingConfig
+from .hypatia import (
+    ForwardingState,
+    HypatiaTopology,
+    hypatia_forwarding_state,
+    hypatia_snapshot,
+    hypatia_topology,
+)
 from .kshortest import edge_disjoint_paths, k_shortest_paths
 from .paths import PathSet, reconstruct_path
 from .policies import ROUTING_POLICIES, Routes, RoutingPolicy, make_policy
@@ -19,6 +26,7 @@ from .shortest import (
     shortest_path_lengths,
     widest_paths,
 )
+from .trace import PathTrace, PathTraceSummary, resolve_node, trace_paths
 
 __all__ = [
     "ROUTING_POLICIES",
@@ -27,14 +35,23 @@ __all__ = [
     "RoutingPolicy",
     "make_policy",
     "EcmpNextHops",
+    "ForwardingState",
+    "HypatiaTopology",
+    "PathTrace",
+    "PathTraceSummary",
     "NextHopTable",
     "PathSet",
     "ecmp_next_hops",
     "edge_disjoint_paths",
+    "hypatia_forwarding_state",
+    "hypatia_snapshot",
+    "hypatia_topology",
     "k_shortest_paths",
     "next_hop_table",
     "reconstruct_path",
     "relay_mask_for",
+    "resolve_node",
     "shortest_path_lengths",
+    "trace_paths",
     "widest_paths",
 ]
