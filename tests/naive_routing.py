@@ -204,3 +204,79 @@ def naive_min_cost_disjoint(g: nx.Graph, src, dst, k):
         if net > 0:
             cost += net * data["weight"]
     return m, cost
+
+
+# ------------------------------------------------------------------ Hypatia reference
+
+
+def naive_hypatia_fstate(n_sats, isls, sat_r_km, ground_r_m, max_gsl_length_m):
+    """satgenpy's free_one_only_over_isls decisions, re-expressed with scipy and numpy.
+
+    All-pairs satellite distances over the ISLs; a satellite heads for the in-range satellite
+    of the destination minimising (distance + GSL length, satellite id) and forwards to the
+    first neighbour, in isls.txt order, minimising (edge + remaining distance); a station
+    picks the in-range satellite minimising (GSL + that satellite's distance, id).
+    Returns {(cur, dst_node): (next_hop, cur_if, next_if)} and the distances.
+    """
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import dijkstra
+
+    isls = np.asarray(isls)
+    r_m = sat_r_km * 1000.0
+    w = np.linalg.norm(r_m[isls[:, 0]] - r_m[isls[:, 1]], axis=1)
+    m = coo_array((np.concatenate([w, w]), (np.concatenate([isls[:, 0], isls[:, 1]]),
+                                            np.concatenate([isls[:, 1], isls[:, 0]]))),
+                  shape=(n_sats, n_sats)).tocsr()
+    dist = dijkstra(m)
+    neigh = [[] for _ in range(n_sats)]
+    if_of = {}
+    count = [0] * n_sats
+    for a, b in isls.tolist():
+        neigh[a].append(b)
+        neigh[b].append(a)
+        if_of[(a, b)] = count[a]
+        if_of[(b, a)] = count[b]
+        count[a] += 1
+        count[b] += 1
+    n_g = ground_r_m.shape[0]
+    gsl = np.linalg.norm(ground_r_m[:, None, :] - r_m[None, :, :], axis=2)
+    in_range = [np.flatnonzero(gsl[g] <= max_gsl_length_m) for g in range(n_g)]
+    state = {}
+    to_gs = np.full((n_sats, n_g), np.inf)
+    for g in range(n_g):
+        sats = in_range[g]
+        node = n_sats + g
+        for cur in range(n_sats):
+            best = None
+            for b in sats:  # ascending ids: strict < keeps the lowest id on ties
+                if np.isfinite(dist[cur, b]):
+                    d = dist[cur, b] + gsl[g, b]
+                    if best is None or d < best[0]:
+                        best = (d, b)
+            if best is None:
+                state[(cur, node)] = (-1, -1, -1)
+                continue
+            to_gs[cur, g] = best[0]
+            target = best[1]
+            if cur == target:
+                state[(cur, node)] = (node, count[cur], 0)
+                continue
+            choice, best_d = None, math.inf
+            for nb in neigh[cur]:
+                d = dist[cur, nb] + dist[nb, target]
+                if d < best_d:
+                    choice, best_d = nb, d
+            state[(cur, node)] = (choice, if_of[(cur, choice)], if_of[(choice, cur)])
+    for s in range(n_g):
+        for g in range(n_g):
+            if s == g:
+                continue
+            best = None
+            for a in in_range[s]:
+                if np.isfinite(to_gs[a, g]):
+                    d = gsl[s, a] + to_gs[a, g]
+                    if best is None or d < best[0]:
+                        best = (d, a)
+            state[(n_sats + s, n_sats + g)] = (
+                (-1, -1, -1) if best is None else (best[1], 0, count[best[1]]))
+    return state, to_gs
