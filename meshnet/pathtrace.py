@@ -1,0 +1,136 @@
+"""``meshnet paths`` and ``meshnet export-hypatia``: per-step graphs of a scenario, routed.
+
+A Hypatia directory is stepped with Hypatia's semantics (:mod:`meshnet.routing.hypatia`);
+every other scenario goes through the laser link model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MeshnetError
+from .units import NS_PER_S
+
+CHUNK_STEPS = 200
+
+
+def scenario_snapshots(scenario, world, grid, progress=False):
+    """Yield the scenario's :class:`~meshnet.graph.Snapshot` at every step of ``grid``."""
+    if world.hypatia is not None:
+        yield from _hypatia_snapshots(world, grid, progress)
+        return
+    from .links import LinkModel
+    from .runner import snapshot_stream
+
+    step_s = grid.step_ns / NS_PER_S if len(grid) > 1 else scenario.run.step_s
+    model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground, step_s)
+    for _k, _t, _r, _table, snap in snapshot_stream(scenario, world, grid, model, progress):
+        yield snap
+
+
+def _hypatia_snapshots(world, grid, progress):
+    from .orbits.propagate import propagate
+    from .routing.hypatia import hypatia_snapshot, hypatia_topology
+    from .runner import _progress
+
+    topology = hypatia_topology(world.hypatia)
+    bar = _progress(len(grid), progress, "steps")
+    try:
+        for c0 in range(0, len(grid), CHUNK_STEPS):
+            sub = grid[c0:c0 + CHUNK_STEPS]
+            r_km = propagate(world.constellation, sub).r_km
+            for i in range(len(sub)):
+                yield hypatia_snapshot(topology, r_km[i], int(sub.t_ns[i]))
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def relay_mask(scenario, world) -> np.ndarray:
+    """Satellites relay; ground stations only with ``ground_relay`` (never for Hypatia)."""
+    mask = np.ones(world.n_nodes, dtype=bool)
+    if world.hypatia is not None or not scenario.routing.ground_relay:
+        mask[world.n_sats:] = False
+    return mask
+
+
+def run_paths(scenario, grid, src: str, dst: str, out: Path, progress=True) -> str:
+    """Trace ``src`` -> ``dst`` over ``grid``, write the table to ``out``, return a summary."""
+    from .routing import make_policy
+    from .routing.trace import resolve_node, trace_paths
+    from .world import build_world
+
+    world = build_world(scenario)
+    names = world.node_names
+    src_id = resolve_node(src, names, world.n_sats)
+    dst_id = resolve_node(dst, names, world.n_sats)
+    if src_id == dst_id:
+        raise MeshnetError(f"--src and --dst name the same node ({names[src_id]})")
+    policy = make_policy(scenario.routing, world.n_nodes, relay_mask(scenario, world))
+    trace = trace_paths(scenario_snapshots(scenario, world, grid, progress), src_id, dst_id,
+                        policy)
+    _write_table(Path(out), trace.columns())
+    return (f"{names[src_id]} (node {src_id}) -> {names[dst_id]} (node {dst_id}), "
+            f"{len(grid)} steps, routing {scenario.routing.policy}\n"
+            f"{trace.summary()}\nwrote {out}")
+
+
+def _write_table(path: Path, columns: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from .io.datasets import AtomicParquetWriter, prepare_dir
+
+    prepare_dir(path.parent if str(path.parent) else Path("."))
+    table = pa.table(columns)
+    if path.suffix.lower() == ".parquet":
+        with AtomicParquetWriter(path, table.schema) as w:
+            w.write(table)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pacsv.write_csv(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_export_hypatia(scenario, grid, out_dir: Path, progress=True) -> str:
+    """Write Hypatia's forwarding-state files for a Hypatia-directory scenario."""
+    from .io.hypatia_export import export_hypatia_state
+    from .orbits.propagate import propagate
+    from .routing.hypatia import hypatia_topology
+    from .world import build_world
+
+    world = build_world(scenario)
+    if world.hypatia is None:
+        raise MeshnetError(
+            f"{scenario.source}: export-hypatia needs a Hypatia satellite-network directory as "
+            "the scenario (Hypatia's format has static ISLs and distance-based ground links)")
+    topology = hypatia_topology(world.hypatia)
+    from .runner import _progress
+
+    bar = _progress(len(grid), progress, "steps")
+    r_km = np.empty((len(grid), world.n_sats, 3))
+    for c0 in range(0, len(grid), CHUNK_STEPS):
+        sub = grid[c0:c0 + CHUNK_STEPS]
+        r_km[c0:c0 + len(sub)] = propagate(world.constellation, sub).r_km
+    duration_s = len(grid) * grid.step_ns / NS_PER_S
+
+    def tick(k, total):
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        folder = export_hypatia_state(world.hypatia, r_km, grid, out_dir, duration_s=duration_s,
+                                      topology=topology, progress=tick)
+    finally:
+        if bar is not None:
+            bar.close()
+    n_files = sum(1 for _ in Path(folder).iterdir())
+    return f"wrote {n_files} files for {len(grid)} steps to {folder}"
