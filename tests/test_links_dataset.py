@@ -205,3 +205,27 @@ topology = "dynamic"
     assert snap.n_nodes == world.n_sats + 100
     assert snap.n_edges == 2 * int((t.state == UP).sum())
     assert (t.state != ACQUIRING).sum() > 0
+
+
+def test_hypatia_directory_static_isls_equal_plus_grid():
+    hyp = DATA / "hypatia_kuiper_630"
+    if not (hyp / "isls.txt").exists():
+        pytest.skip(f"{hyp} not available")
+    from meshnet.links import LinksConfig
+    from meshnet.world import build_world
+
+    sc = load_scenario(str(hyp))
+    grid = sc.grid(duration_s=0.2, step_s=0.1)
+    world = build_world(sc)
+    for _, t in link_tables(sc, grid, world=world):
+        isl = t.kind == 0
+        assert np.all(t.state == UP)
+        assert isl.sum() == world.constellation.static_isls.shape[0]
+        gsl = ~isl
+        assert (t.length_km[gsl] <= world.constellation.max_gsl_length_km + 1e-9).all()
+    plus = sc.replace(links=LinksConfig(sun_exclusion_deg=0.0))
+    _, t = next(iter(link_tables(plus, grid[:1], world=world)))
+    isl = t.kind == 0
+    got = set(zip(t.a[isl].tolist(), t.b[isl].tolist(), strict=True))
+    want = {(min(a, b), max(a, b)) for a, b in world.constellation.static_isls.tolist()}
+    assert got == want
