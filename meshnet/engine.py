@@ -32,6 +32,7 @@ _WAIT_COMPUTE = 3  # communication done, compute still running
 _DONE = 4
 
 _EPS_S = 1e-12
+_MISSING = object()
 _EPS_BYTES = 1e-3  # a flow with less than a millibyte left is done
 
 
@@ -50,7 +51,6 @@ class _Flows:
         self.n = 0
         for name, dtype in self._FIELDS.items():
             setattr(self, name, np.zeros(capacity, dtype=dtype))
-        self.last_path: list = []
 
     def _grow(self) -> None:
         for name in self._FIELDS:
@@ -78,7 +78,6 @@ class _Flows:
         self.weight[sl] = weight
         self.start_s[sl] = t_s
         self.end_s[sl] = np.nan
-        self.last_path.extend([None] * k)
         self.n += k
         return ids
 
@@ -155,6 +154,8 @@ class FluidEngine:
         self._pair_key = np.zeros(0, dtype=np.int64)  # sorted src * n + dst of routed pairs
         self._n_nodes = 1
         self._bg_pairs = np.zeros((0, 2), dtype=np.int64)
+        self._pairs_cache = None
+        self._prev_primary: dict = {}
         if background is not None:
             bsrc, bdst, bdemand = (np.asarray(x) for x in background)
             if bsrc.size:
@@ -164,13 +165,19 @@ class FluidEngine:
 
     # ------------------------------------------------------------------ set-up
     def _all_pairs(self) -> np.ndarray:
+        """Every (src, dst) any flow can use: background pairs and all phases' pairs (cached:
+        phases are fixed once jobs are planned)."""
+        if self._pairs_cache is not None:
+            return self._pairs_cache
         parts = [self._bg_pairs]
         for js in self.jobs:
             for ph in js.phases:
                 parts.append(np.stack([ph.src, ph.dst], axis=1).astype(np.int64))
         pairs = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-        return np.unique(pairs, axis=0)
+        key = np.unique(pairs[:, 0] * (1 << 32) + pairs[:, 1])
+        self._pairs_cache = np.stack([key >> 32, key & 0xFFFFFFFF], axis=1)
+        return self._pairs_cache
 
     def _plan_jobs(self, snapshot, t_s):
         """Let each job pick its ring order from the current mesh, then fix its phases."""
@@ -314,26 +321,46 @@ class FluidEngine:
                                          edge_utilisation=util, future=future)
         return src, dst
 
-    def _track_paths(self, snapshot) -> None:
-        """Count path changes (primary path differs) and re-routes (old path broke)."""
+    def _track_paths(self, snapshot, t0_s: float) -> None:
+        """Count path changes (primary path differs) and re-routes (old path broke).
+
+        Paths are compared per (src, dst) pair between consecutive steps; a flow is charged
+        when its pair's primary path changed while the flow was active across the boundary.
+        """
         routes = self._routes
-        if routes is None:
+        prev = self._prev_primary
+        current = {}
+        if routes is not None:
+            keys = self._pair_key.tolist()
+            for p, key in enumerate(keys):
+                if routes.pair_reachable[p]:
+                    a = routes.pair_path_indptr[p]
+                    current[key] = routes.path_nodes[routes.path_node_indptr[a]:
+                                                     routes.path_node_indptr[a + 1]]
+                else:
+                    current[key] = None
+        self._prev_primary = current
+        if not prev:
+            return
+        changed, broken = set(), set()
+        for key, nodes in current.items():
+            old = prev.get(key, _MISSING)
+            if old is _MISSING or old is None and nodes is None:
+                continue
+            if old is None or nodes is None or not np.array_equal(old, nodes):
+                changed.add(key)
+                if old is not None and not _path_exists(snapshot, old):
+                    broken.add(key)
+        if not changed:
             return
         fl = self.flows
-        act = self._active
-        pidx = self._pair_index(fl.src[act], fl.dst[act])
-        for fid, p in zip(act.tolist(), pidx.tolist(), strict=True):
-            nodes = None
-            if p >= 0 and routes.pair_reachable[p]:
-                a = routes.pair_path_indptr[p]
-                nodes = routes.path_nodes[routes.path_node_indptr[a]:
-                                          routes.path_node_indptr[a + 1]]
-            last = fl.last_path[fid]
-            if last is not None and (nodes is None or not np.array_equal(nodes, last)):
-                fl.path_changes[fid] += 1
-                if not _path_exists(snapshot, last):
-                    fl.reroutes[fid] += 1
-            fl.last_path[fid] = nodes
+        act = self._active[fl.start_s[self._active] < t0_s]
+        fkey = fl.src[act].astype(np.int64) * self._n_nodes + fl.dst[act]
+        hit = np.isin(fkey, np.fromiter(changed, np.int64, len(changed)))
+        fl.path_changes[act[hit]] += 1
+        if broken:
+            hit_b = np.isin(fkey, np.fromiter(broken, np.int64, len(broken)))
+            fl.reroutes[act[hit_b]] += 1
 
     # ------------------------------------------------------------------ allocation
     def _allocate(self, snapshot):
@@ -381,7 +408,7 @@ class FluidEngine:
         if not self._planned:
             self._plan_jobs(snapshot, t0)
         pair_src, pair_dst = self._route(snapshot, future)
-        self._track_paths(snapshot)
+        self._track_paths(snapshot, t0)
         fl = self.flows
         edge_bytes = np.zeros(snapshot.n_edges)
         t = t0

@@ -152,3 +152,27 @@ def test_ranges_and_edge_mapping():
     vals = np.arange(old.n_edges, dtype=float)
     # Edges 0->1 and 1->0 survive with their values.
     np.testing.assert_array_equal(_map_edge_values(old, new, vals), [0.0, 1.0])
+
+
+def test_path_changes_and_reroutes_are_counted():
+    from meshnet.routing import make_policy
+    from meshnet.routing.config import RoutingConfig
+
+    names = np.array(["s0", "s1", "s2", "s3"], dtype=object)
+    kind = np.zeros(4, np.int8)
+
+    def snap(k, links):
+        a, b, length = zip(*links, strict=True)
+        return Snapshot.from_links(k * 1_000_000_000, names, kind, a, b, length,
+                                   np.full(len(a), 8 * GBPS))
+
+    direct = [(0, 1, 300.0), (1, 3, 300.0), (0, 2, 400.0), (2, 3, 400.0)]
+    only_long = [(0, 2, 400.0), (2, 3, 400.0), (0, 1, 300.0)]
+    job = OnePhaseJob([0], [3], [10e9])  # 10 s of bytes at 8 Gbps
+    eng = FluidEngine([job], make_policy(RoutingConfig(), 4), alloc)
+    eng.step(snap(0, direct), 1.0)  # path 0-1-3
+    eng.step(snap(1, only_long), 1.0)  # link 1-3 broke: forced re-route to 0-2-3
+    eng.step(snap(2, direct), 1.0)  # back to 0-1-3 by choice: a change, not a re-route
+    fl = eng.flow_records(3.0)
+    assert fl["path_changes"][0] == 2
+    assert fl["reroutes"][0] == 1
