@@ -49,6 +49,8 @@ def main() -> None:
     world = build_world(sc)
     warm = 5
     grid = sc.grid(duration_s=warm + n_steps, step_s=1.0)
+    propagate(world.constellation, grid[:2])  # compile (or load) the kernels first
+    sun_direction_ecef(grid[:2])
     t0 = time.perf_counter()
     orbits = propagate(world.constellation, grid)
     sun = sun_direction_ecef(grid)
