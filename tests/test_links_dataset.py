@@ -152,6 +152,12 @@ def test_dataset_read_back_and_checked_against_geometry(tmp_path):
     assert row["time_up_s"] == pytest.approx(2.0 * (col == "up").sum())
     entered = ((col == "acquiring") & (col.shift(1, fill_value="up") == "down")).sum()
     assert row["acquisitions"] == entered
+    prev = states.shift(1, fill_value="up")
+    assert mesh["isl_acquisitions"] == int(((states == "acquiring") & (prev == "down")).sum()
+                                           .sum())
+    days = 300.0 / 86400.0
+    assert mesh["acquisitions_per_terminal_per_day"] == pytest.approx(
+        mesh["isl_acquisitions"] / (144 * 4) / days)
     assert "acquisitions/terminal/day" in summary.text()
 
 

@@ -168,8 +168,7 @@ class LinkAccumulator:
         self.gsl_rows += int((~isl).sum())
         self.isl_up_rows += int((isl & (table.state == UP)).sum())
         self.gsl_up_rows += int(((~isl) & (table.state == UP)).sum())
-        isl_key = keys < self.n_sats * self.n_nodes
-        self.isl_acquisitions += int(entered[idx[isl_key]].sum()) if isl_key.any() else 0
+        self.isl_acquisitions += int(entered[idx[isl]].sum())
         down = isl & (table.state == 0)
         self.down_by_reason += np.bincount(table.reason[down], minlength=len(REASON_NAMES))
         self.n_steps += 1
@@ -177,8 +176,9 @@ class LinkAccumulator:
     def mesh(self, **info) -> dict:
         steps = max(self.n_steps, 1)
         duration_s = self.n_steps * self.step_s
-        up_runs_isl = self.arr["up_runs"][self.keys < self.n_sats * self.n_nodes]
-        up_isl = self.arr["up"][self.keys < self.n_sats * self.n_nodes]
+        isl = (self.keys % self.n_nodes) < self.n_sats
+        up_runs_isl = self.arr["up_runs"][isl]
+        up_isl = self.arr["up"][isl]
         out = dict(info)
         out.update(
             n_steps=self.n_steps,
