@@ -75,8 +75,20 @@ def test_plus_grid_cross_plane_shift():
     t = model.step(0, r, v, [1.0, 0.0, 0.0])
     pairs = set(zip(t.a.tolist(), t.b.tolist(), strict=True))
     assert (3, 15) in pairs          # plane 0 slot 3 -- plane 1 slot 5
-    assert (3, 171) in pairs         # plane 17 slot 1 -- plane 0 slot 3 (the wrap)
+    assert (4, 171) in pairs         # plane 17 slot 1 -- plane 0 slot 1+2+F (the wrap)
     assert np.all(degrees(t, const.n, (DOWN, ACQUIRING, UP)) == 4)
+
+
+def test_plus_grid_wrap_follows_the_walker_phasing():
+    # Starlink-550 with F = 39: the wrap partner of plane 71 slot k is plane 0 slot k + 39.
+    r, v, const = walker(72, 22, 550.0, 53.0, phasing=39)
+    model = LinkModel(LinksConfig(**NO_SUN), None, const, None, 1.0)
+    t = model.step(0, r, v, [1.0, 0.0, 0.0])
+    assert np.all(t.state == UP)
+    cross = const.plane[t.a] != const.plane[t.b]
+    assert t.length_km[cross].max() < 1.5 * np.median(t.length_km[cross])
+    pairs = set(zip(t.a.tolist(), t.b.tolist(), strict=True))
+    assert (39 % 22, 71 * 22) in pairs
 
 
 def test_walker_star_seam_gets_no_links():

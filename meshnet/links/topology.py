@@ -6,8 +6,10 @@ with a ``step(t_ns, r_km, v_km_s, sun_dir) -> IslRows`` method; it owns its link
 ``plus_grid``
     Two in-plane neighbours (next and previous slot) and two cross-plane neighbours (the same
     slot plus ``cross_plane_shift`` in the next and previous plane) from the constellation's
-    shell/plane/slot labels. In a Walker-star shell the seam between the last and the first
-    plane (counter-rotating) gets no links unless ``cross_seam = true``.
+    shell/plane/slot labels; the link from the last plane back to plane 0 of a Walker-delta
+    shell also adds the phasing F, so it joins the satellite at the same orbital phase. In a
+    Walker-star shell the seam between the last and the first plane (counter-rotating) gets no
+    links unless ``cross_seam = true``.
 ``dynamic``
     Every satellite has ``terminals`` laser heads; links are assigned step by step (see
     :class:`DynamicTopology`). Needs no plane labels and links across shells.
@@ -134,18 +136,23 @@ class PlusGrid(FixedTopology):
                 if row.shape[0] >= 2:
                     out_a.append(row)
                     out_b.append(np.roll(row, -1))
-            # Cross-plane: plane p slot k -- plane p+1 slot k+shift.
+            # Cross-plane: plane p slot k -- plane p+1 slot k+shift. Slot k of plane p sits at
+            # u = k 360/S + p F 360/(P S); going round all P planes adds F slots, so the wrap
+            # from the last plane to plane 0 of a delta shell adds the phasing F.
+            phasing = int(getattr(info, "phasing", 0) or 0)
             for p in range(n_planes):
                 q = p + 1
+                extra = 0
                 if q == n_planes:
                     if star and not self.cfg.cross_seam:
                         continue  # the counter-rotating seam of a Walker-star shell
                     q = 0
+                    extra = 0 if star else phasing
                 if q == p:
                     continue
                 k = np.arange(n_slots)
                 src = table[p, k]
-                dst = table[q, (k + shift) % n_slots]
+                dst = table[q, (k + shift + extra) % n_slots]
                 ok = (src >= 0) & (dst >= 0)
                 out_a.append(src[ok])
                 out_b.append(dst[ok])
