@@ -110,3 +110,11 @@ def test_relative_paths_resolve_against_the_scenario_file(tmp_path):
     world = build_world(sc)
     assert list(world.ground.names) == ["A", "B"]
     assert world.n_nodes == 20 + 2
+
+
+def test_scenario_reference_is_up_to_date():
+    from meshnet.scenario_docs import scenario_reference
+
+    committed = Path(__file__).resolve().parents[1] / "docs" / "scenarios.md"
+    assert committed.read_text() == scenario_reference(), (
+        "docs/scenarios.md is stale: run python -m meshnet.scenario_docs > docs/scenarios.md")
