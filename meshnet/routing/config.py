@@ -53,14 +53,10 @@ class RoutingConfig:
         doc="periodic: seconds between recomputations of the forwarding tables")
     horizon_s: float = option(
         60.0, min=0.0, doc="predictive: seconds of known future topology used")
-    predictive_penalty_s: float = option(
-        1.0, min=0.0,
-        doc="predictive: extra weight of a link that goes down at once (scaled down the "
-            "longer it survives inside the horizon)")
     predictive_max_stretch: float = option(
         1.5, min=1.0,
-        doc="predictive: keep a still-valid path only while its delay is at most this "
-            "multiple of the best path's")
+        doc="predictive: longest delay, as a multiple of the least delay, accepted for a "
+            "longer-lived or kept path")
 
     def validate(self, name: str, where: str) -> None:
         if self.policy == "predictive" and self.horizon_s <= 0.0:

@@ -30,13 +30,15 @@ Policies
     whose stale path uses a link that has gone down is black-holed until the next
     recomputation (``pair_blackholed``).
 ``predictive``
-    Uses the next ``horizon_s`` of snapshots (``future``). A new path is the least-delay path
-    over weights ``delay_s + predictive_penalty_s * (1 - j / F)``, where a link first missing
-    in future snapshot ``j`` of the ``F`` in the horizon is penalised (0 for links up
-    throughout): it prefers paths whose links all stay up for the horizon. A pair keeps its
-    path while every link of it is up now and in the next snapshot and its delay stays within
-    ``predictive_max_stretch`` of the best; it moves one step before a link drops (nothing
-    is black-holed) and rarely otherwise, so paths change far less often.
+    Uses the next ``horizon_s`` of snapshots (``future``, ``F`` of them). A link's lifetime is
+    the number of future snapshots it stays up in a row (``F`` if throughout). A new path is
+    the least-delay path over links of lifetime at least ``L``, for the largest ``L`` in
+    ``{F, F/2, F/4, ..., 1, 0}`` whose delay is within ``predictive_max_stretch`` of the
+    least delay: it prefers paths whose links all stay up for the horizon, without detours
+    longer than the stretch allows. A pair keeps its path while every link of it is up now and
+    in the next snapshot and its delay stays within the stretch of the least delay; it moves
+    one step before a link drops (nothing is black-holed) and otherwise stays, so paths
+    change far less often than with ``shortest_delay``.
 
 Ground stations never relay transit traffic unless ``ground_relay = true`` (or the caller's
 ``relay_mask`` says otherwise).
@@ -573,15 +575,27 @@ class Periodic(RoutingPolicy):
 
 @ROUTING_POLICIES.register("predictive")
 class Predictive(RoutingPolicy):
-    """Paths that stay up over the known next ``horizon_s``; kept while they do."""
+    """Least-delay paths among those that stay up longest; kept until about to break."""
 
     name = "predictive"
 
     def __init__(self, cfg=None, n_nodes=None, relay_mask=None):
         super().__init__(cfg, n_nodes, relay_mask)
         self._prev: dict[int, np.ndarray] = {}
+        self._keys: dict[int, tuple[Snapshot, np.ndarray]] = {}
+
+    def _keys_of(self, snap: Snapshot, n: int) -> np.ndarray:
+        # Each future snapshot is seen horizon times: compute its edge keys once.
+        hit = self._keys.get(snap.t_ns)
+        if hit is not None and hit[0] is snap:
+            return hit[1]
+        keys = _edge_keys(snap, n)
+        self._keys[snap.t_ns] = (snap, keys)
+        return keys
 
     def _future_keys(self, snapshot, future, n):
+        for t in [t for t in self._keys if t < snapshot.t_ns]:
+            del self._keys[t]
         if not future:
             return []
         horizon_ns = int(round(self.cfg.horizon_s * NS_PER_S))
@@ -591,22 +605,75 @@ class Predictive(RoutingPolicy):
                 continue
             if f.t_ns > snapshot.t_ns + horizon_ns:
                 break
-            keys.append(_edge_keys(f, n))
+            keys.append(self._keys_of(f, n))
         return keys
+
+    def _fresh(self, snapshot, src, dst, relay, rev, lifetime, n_future):
+        """One path per pair: the highest lifetime level whose least-delay path is within
+        ``predictive_max_stretch`` of the unconstrained least delay (level 0)."""
+        levels = [0]
+        lv = n_future
+        while lv >= 1:
+            if lv not in levels:
+                levels.append(lv)
+            lv //= 2
+        levels = sorted(set(levels))
+        n = snapshot.n_nodes
+        udst, row = np.unique(dst, return_inverse=True)
+        row = row.ravel().astype(np.int64)
+        roots = udst.astype(np.int32)
+        r = roots.shape[0]
+        preds, pedges, dists = [], [], []
+        w_rev = snapshot.delay_s[rev]
+        life_rev = lifetime[rev]
+        for lv in levels:
+            w = np.where(life_rev >= lv, w_rev, np.inf)  # inf weight = edge unusable
+            dist = np.empty((r, n))
+            pred = np.empty((r, n), np.int32)
+            pred_edge = np.empty((r, n), np.int32)
+            rank = np.empty((r, n), np.int32)
+            K.dijkstra_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(w), relay,
+                            roots, dist, pred, pred_edge, rank)
+            preds.append(pred)
+            pedges.append(pred_edge)
+            dists.append(dist[row, src])
+        best = dists[0]
+        choice = np.zeros(src.shape[0], np.int64)
+        limit = best * self.cfg.predictive_max_stretch
+        for j in range(1, len(levels)):
+            ok = np.isfinite(dists[j]) & (dists[j] <= limit)
+            choice[ok] = j
+        pred = np.concatenate(preds)
+        pred_edge = np.concatenate(pedges)
+        tree_row = choice * r + row
+
+        # _tree_routes with the per-pair (level, destination) tree rows precomputed.
+        lengths = K.tree_path_lengths(pred, tree_row, src, dst)
+        reach = lengths >= 0
+        m = np.where(reach, lengths, 0)
+        node_indptr = _indptr(np.where(reach, m + 1, 0))
+        edge_indptr = _indptr(m)
+        nodes = np.empty(int(node_indptr[-1]), np.int32)
+        edges = np.empty(int(edge_indptr[-1]), np.int32)
+        K.tree_paths_fill(pred, pred_edge, rev, tree_row, src, dst, True, node_indptr, nodes,
+                          edge_indptr, edges)
+        counts = reach.astype(np.int64)
+        routes = _routes(counts, np.concatenate([[0], node_indptr[1:][reach]]), nodes,
+                         np.concatenate([[0], edge_indptr[1:][reach]]), edges,
+                         np.ones(int(counts.sum())), snapshot.delay_s)
+        return routes, best
 
     def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
         n = snapshot.n_nodes
         relay = self._relay(snapshot)
         rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
-        keys_now = _edge_keys(snapshot, n)
+        keys_now = self._keys_of(snapshot, n)
         fkeys = self._future_keys(snapshot, future, n)
-        # Link survival inside the horizon: first future snapshot where it is missing.
-        first_missing = np.full(snapshot.n_edges, len(fkeys), np.int64)
+        # Lifetime of every link inside the horizon: future snapshots it stays up in a row.
+        lifetime = np.full(snapshot.n_edges, len(fkeys), np.int64)
         for j in range(len(fkeys) - 1, -1, -1):
-            first_missing[~_contains(fkeys[j], keys_now)] = j
-        survive = first_missing / max(1, len(fkeys))
-        w = snapshot.delay_s + self.cfg.predictive_penalty_s * (1.0 - survive)
-        fresh = _tree_routes(snapshot, src, dst, _dijkstra_search(snapshot, w, relay, rev), rev)
+            lifetime[~_contains(fkeys[j], keys_now)] = j
+        fresh, best_s = self._fresh(snapshot, src, dst, relay, rev, lifetime, len(fkeys))
 
         # Keep each pair's previous path while all its links exist now and at the next step.
         pair_key = src.astype(np.int64) * n + dst
@@ -629,9 +696,7 @@ class Predictive(RoutingPolicy):
             eids = K.find_edges(snapshot.indptr, snapshot.indices, u, v)
             delay = np.bincount(path_of_hop, weights=np.where(ok, snapshot.delay_s[eids], 0.0),
                                 minlength=idx.shape[0])
-            fresh_delay = fresh.pair_delay_s()[idx]
-            good = ~bad & (delay <= self.cfg.predictive_max_stretch * fresh_delay)
-            # A kept path must also respect the relay rule (the mask may differ per call).
+            good = ~bad & (delay <= self.cfg.predictive_max_stretch * best_s[idx])
             offs = _indptr(hop_counts)
             for j, i in enumerate(idx.tolist()):
                 if good[j]:
@@ -640,10 +705,8 @@ class Predictive(RoutingPolicy):
                         continue
                     keep[i] = True
                     kept_edges[i] = eids[offs[j]:offs[j + 1]]
-        if not keep.any():
-            routes = fresh
-        else:
-            routes = self._merge(fresh, keep, prev, kept_edges, snapshot)
+        routes = fresh if not keep.any() else self._merge(fresh, keep, prev, kept_edges,
+                                                          snapshot)
         for p in range(src.shape[0]):
             path = routes.primary_path(p)
             if path is None:
