@@ -272,3 +272,90 @@ def near_earth_params(satrecs) -> tuple[np.ndarray, np.ndarray]:
         ids.append(n)
     params = np.array(rows, dtype=np.float64).reshape(-1, N_PARAMS)
     return np.ascontiguousarray(params), np.array(ids, dtype=np.int64)
+
+
+#: Knots of the interpolation window, in units of the knot spacing, relative to the start of
+#: the interval that holds the time: a centred 6-point (degree 5) Lagrange stencil.
+WINDOW = 6
+_NODES = np.arange(-2.0, 4.0)
+
+
+@njit(cache=True, error_model="numpy")
+def lagrange_weights(s, out):
+    """Degree-5 Lagrange weights at ``s`` (in [0, 1)) for nodes -2..3."""
+    for i in range(WINDOW):
+        w = 1.0
+        xi = i - 2.0
+        for m in range(WINDOW):
+            if m != i:
+                xm = m - 2.0
+                w *= (s - xm) / (xi - xm)
+        out[i] = w
+
+
+@njit(cache=True, error_model="numpy")
+def _interp_step(params, sat_ids, direct, jd, fr, j, s, r_knot, v_knot, st_knot, rot,
+                 omega_rad_s, r_out, v_out, status):
+    """All satellites at one time in knot interval ``j`` (fraction ``s``): degree-5 Lagrange
+    interpolation of the TEME positions and velocities of knots ``j .. j+5``, then ITRS.
+
+    Satellites flagged ``direct``, or with a failed knot in the window, are propagated exactly.
+    """
+    wts = np.empty(WINDOW)
+    lagrange_weights(s, wts)
+    r = np.empty(3)
+    v = np.empty(3)
+    for k in range(sat_ids.shape[0]):
+        n = sat_ids[k]
+        exact = direct[k]
+        if not exact:
+            for q in range(WINDOW):
+                if st_knot[j + q, k] != 0:
+                    exact = True
+                    break
+        if exact:
+            p = params[k]
+            tsince = (jd - p[P_JDSATEPOCH]) * 1440.0 + (fr - p[P_JDSATEPOCHF]) * 1440.0
+            err = _propagate_one(p, tsince, r, v)
+            status[n] = err
+            if err != 0:
+                for i in range(3):
+                    r_out[n, i] = np.nan
+                    v_out[n, i] = np.nan
+                continue
+        else:
+            status[n] = 0
+            for i in range(3):
+                acc_r = 0.0
+                acc_v = 0.0
+                for q in range(WINDOW):
+                    acc_r += wts[q] * r_knot[j + q, k, i]
+                    acc_v += wts[q] * v_knot[j + q, k, i]
+                r[i] = acc_r
+                v[i] = acc_v
+        for i in range(3):
+            r_out[n, i] = rot[i, 0] * r[0] + rot[i, 1] * r[1] + rot[i, 2] * r[2]
+        for i in range(3):
+            v_out[n, i] = rot[i, 0] * v[0] + rot[i, 1] * v[1] + rot[i, 2] * v[2]
+        v_out[n, 0] += omega_rad_s * r_out[n, 1]
+        v_out[n, 1] -= omega_rad_s * r_out[n, 0]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def interp_itrs(params, sat_ids, direct, jd, fr, interval, frac, r_knot, v_knot, st_knot, rot,
+                omega_rad_s, r_out, v_out, status):
+    """Interpolated propagation: time ``t`` lies in knot interval ``interval[t]`` at fraction
+    ``frac[t]``; ``r_knot``, ``v_knot`` (K, M, 3) and ``st_knot`` (K, M) are exact SGP4 TEME
+    states on a uniform knot lattice. Time steps run in parallel."""
+    for t in prange(jd.shape[0]):
+        _interp_step(params, sat_ids, direct, jd[t], fr[t], interval[t], frac[t], r_knot,
+                     v_knot, st_knot, rot[t], omega_rad_s, r_out[t], v_out[t], status[t])
+
+
+@njit(cache=True, error_model="numpy")
+def interp_itrs_serial(params, sat_ids, direct, jd, fr, interval, frac, r_knot, v_knot,
+                       st_knot, rot, omega_rad_s, r_out, v_out, status):
+    """Serial twin of :func:`interp_itrs`."""
+    for t in range(jd.shape[0]):
+        _interp_step(params, sat_ids, direct, jd[t], fr[t], interval[t], frac[t], r_knot,
+                     v_knot, st_knot, rot[t], omega_rad_s, r_out[t], v_out[t], status[t])

@@ -1,0 +1,125 @@
+"""Propagation benchmark: meshnet.propagate against a loop of skyfield EarthSatellite.at().
+
+Cases: the built-in ``starlink_gen1`` (five Walker shells, 4,408 satellites) and the real
+Starlink catalogue in ../shared/data (9,543 satellites), each over 600 steps of 1 s. The
+baseline is what a skyfield user writes: one ``EarthSatellite`` per satellite, each evaluated
+at all 600 times at once (``sat.at(t).frame_xyz(itrs)``, with one shared ``Time`` array so its
+rotation matrices are computed once). Both run in this process; their ITRS positions must agree
+within 1 m. Printed: ms per step for each, the ratio, and meshnet's ``SatrecArray`` path.
+
+Usage::
+
+    python bench/bench_propagation.py            # full baseline (about a minute)
+    python bench/bench_propagation.py --quick    # baseline on 400 satellites, extrapolated
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOGUE = ROOT.parent / "shared" / "data" / "starlink_2026-02-23.tle"
+
+
+def _best_of(fn, repeat):
+    best = np.inf
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def skyfield_loop(constellation, ids, grid):
+    """The baseline: one EarthSatellite per satellite, vectorised over the times."""
+    from skyfield.api import EarthSatellite
+    from skyfield.framelib import itrs
+
+    from meshnet.orbits._skyfield import timescale
+
+    ts = timescale()
+    t = grid.skyfield_times(ts)
+    out = np.empty((len(grid), len(ids), 3))
+    for j, k in enumerate(ids):
+        sat = EarthSatellite.from_satrec(constellation.satrecs[k], ts)
+        out[:, j] = sat.at(t).frame_xyz(itrs).km.T
+    return out
+
+
+def run_case(name, constellation, grid, baseline_sats, repeat):
+    from meshnet.orbits.propagate import propagate
+
+    n, steps = constellation.n, len(grid)
+    propagate(constellation, grid[:2])  # warm caches (kernel coefficients, Numba compile)
+    t_mesh, orbits = _best_of(lambda: propagate(constellation, grid), repeat)
+    t_sgp4, _ = _best_of(lambda: propagate(constellation, grid, method="sgp4"), repeat)
+    ids = np.arange(n) if baseline_sats is None else np.linspace(
+        0, n - 1, min(baseline_sats, n)).round().astype(int)
+    t0 = time.perf_counter()
+    ref = skyfield_loop(constellation, ids, grid)
+    t_base = (time.perf_counter() - t0) * n / len(ids)  # extrapolated when a subset
+    ok = orbits.status[:, ids] == 0
+    err_m = float(np.abs(orbits.r_km[:, ids] - ref)[ok].max() * 1000.0)
+    ms = lambda s: s / steps * 1e3  # noqa: E731
+    print(f"\n{name}: {n:,} satellites x {steps} steps "
+          f"({int((orbits.status != 0).any(axis=0).sum())} satellites with SGP4 errors)")
+    print(f"  meshnet propagate (auto)     {ms(t_mesh):8.3f} ms/step")
+    print(f"  meshnet method='sgp4'        {ms(t_sgp4):8.3f} ms/step  (SatrecArray + rotation)")
+    extra = "" if len(ids) == n else f"  (measured on {len(ids)} satellites, scaled to {n:,})"
+    print(f"  skyfield EarthSatellite loop {ms(t_base):8.3f} ms/step{extra}")
+    print(f"  ratio skyfield / meshnet     {t_base / t_mesh:8.1f}x")
+    print(f"  max |meshnet - skyfield|     {err_m:8.2e} m over {ok.sum():,} positions "
+          f"({'OK' if err_m < 1.0 else 'FAIL'}: < 1 m)")
+    return t_base / t_mesh, ms(t_mesh), err_m
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="skyfield baseline on 400 satellites only, extrapolated")
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N for meshnet timings")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "meshnet-numba"))
+
+    import numba
+
+    from meshnet.orbits.constellation import load_constellation
+    from meshnet.orbits.tle import tle_constellation
+    from meshnet.scenario import load_scenario
+    from meshnet.timegrid import TimeGrid
+
+    print(f"numba threads: {numba.get_num_threads()}, cpus: {os.cpu_count()}, "
+          f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    baseline = 400 if args.quick else None
+    results = []
+    sc = load_scenario("starlink_gen1")
+    gen1 = load_constellation(sc.constellation, sc.run.epoch, sc.base_dir)
+    grid = TimeGrid.from_duration(sc.run.epoch, float(args.steps), 1.0)
+    results.append(("starlink_gen1", *run_case("starlink_gen1", gen1, grid, baseline,
+                                               args.repeat)))
+    if CATALOGUE.exists():
+        cat = tle_constellation(CATALOGUE, label_planes=False)
+        from datetime import UTC, datetime
+        grid = TimeGrid.from_duration(datetime(2026, 2, 23, tzinfo=UTC), float(args.steps), 1.0)
+        results.append(("catalogue", *run_case(f"real catalogue ({CATALOGUE.name})", cat, grid,
+                                               baseline, args.repeat)))
+    else:
+        print(f"\n(real catalogue not found at {CATALOGUE}; skipped)")
+    print("\nsummary (targets: >= 20x the skyfield loop, < 2 ms/step for 4,408 satellites):")
+    ok = True
+    for name, ratio, ms_step, err in results:
+        print(f"  {name:14s} {ratio:7.1f}x  {ms_step:7.3f} ms/step  max error {err:.1e} m")
+        ok &= err < 1.0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
