@@ -138,3 +138,37 @@ def brute_candidates(r_km, v_km_s, free, k, coplanar_tolerance_deg, range_km):
     ia, ib = _inplane_pairs(r_km, v_km_s, free[ci], free[cj], free)
     return _merge_candidates(ia, ib, free[np.concatenate(near_i)],
                              free[np.concatenate(near_j)])
+
+
+def naive_lifetime(ra, rb, va, vb, graze_r_km, range_cap_km, horizon_s, dt=0.01):
+    """Seconds of straight-line relative motion until the pair exceeds its range limit."""
+    g2 = graze_r_km**2
+    lim = min(math.sqrt(max(ra @ ra - g2, 0)) + math.sqrt(max(rb @ rb - g2, 0)), range_cap_km)
+    d, u = rb - ra, vb - va
+    if np.linalg.norm(d) >= lim:
+        return 0.0
+    # Bisection on |d + u t| = lim (monotone after the closest approach).
+    lo, hi = 0.0, horizon_s
+    tc = max(0.0, -(d @ u) / (u @ u)) if u @ u > 0 else horizon_s
+    lo = min(tc, horizon_s)
+    if np.linalg.norm(d + u * hi) < lim:
+        return horizon_s
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if np.linalg.norm(d + u * mid) < lim:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def naive_greedy(a, b, order, degree, max_degree):
+    """Accept links in order while both ends have a free terminal."""
+    degree = list(degree)
+    accept = [False] * len(a)
+    for i in order:
+        if degree[a[i]] < max_degree and degree[b[i]] < max_degree:
+            degree[a[i]] += 1
+            degree[b[i]] += 1
+            accept[i] = True
+    return accept

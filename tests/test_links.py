@@ -15,7 +15,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from naive_links import REASONS, brute_candidates, naive_reason, walker  # noqa: E402
+from naive_links import (  # noqa: E402
+    REASONS,
+    brute_candidates,
+    naive_greedy,
+    naive_lifetime,
+    naive_reason,
+    walker,
+)
 
 from meshnet.config import parse_table  # noqa: E402
 from meshnet.errors import MeshnetError, ScenarioError  # noqa: E402
@@ -373,6 +380,31 @@ def test_kdtree_candidates_match_all_pairs_search():
     for g, w in zip(got, want, strict=True):
         assert np.array_equal(g, w)
     assert (got[2] == 0).sum() > 100
+
+
+def test_lifetime_and_matching_kernels_match_naive():
+    from meshnet.kernels._links import greedy_matching, predicted_lifetime
+
+    parts = [walker(12, 10, 550.0, 53.0, t_s=300.0), walker(8, 8, 1200.0, 97.6, t_s=1000.0)]
+    r = np.concatenate([p[0] for p in parts])
+    v = np.concatenate([p[1] for p in parts])
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, r.shape[0], 500).astype(np.int32)
+    b = rng.integers(0, r.shape[0], 500).astype(np.int32)
+    keep = a != b
+    a, b = a[keep], b[keep]
+    got = np.empty(a.shape[0])
+    predicted_lifetime(r, v, a, b, R_EARTH_KM + 80.0, 5400.0, 3600.0, got)
+    want = [naive_lifetime(r[i], r[j], v[i], v[j], R_EARTH_KM + 80.0, 5400.0, 3600.0)
+            for i, j in zip(a, b, strict=True)]
+    assert np.allclose(got, want, atol=1e-6)
+    assert (got > 0).sum() > 20 and (got == 0).sum() > 20
+    order = rng.permutation(a.shape[0]).astype(np.int64)
+    degree = rng.integers(0, 3, r.shape[0]).astype(np.int64)
+    accept = np.zeros(a.shape[0], bool)
+    greedy_matching(a, b, order, degree.copy(), 3, accept)
+    assert accept.tolist() == naive_greedy(a.tolist(), b.tolist(), order.tolist(),
+                                           degree.tolist(), 3)
 
 
 # --- capacity and ground links -------------------------------------------------------------
