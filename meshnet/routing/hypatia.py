@@ -16,7 +16,9 @@ Where this departs from satgenpy: satgenpy runs Floyd-Warshall on the satellite 
 per (satellite, station), picks the best attachment satellite and the best neighbour; here the
 station is a virtual root of one multi-source Dijkstra per station (every satellite in range
 starts at its GSL length). Both give shortest paths; they can differ only on exact ties (satgenpy
-takes the first neighbour in ``isls.txt`` order, meshnet the lower node id).
+takes the first neighbour in ``isls.txt`` order, meshnet the lower node id). satgenpy also
+stops with an error when an ISL grows longer than ``max_isl_length_m``; meshnet keeps the ISL
+(the shared Kuiper-630 directory never comes close).
 
 Examples
 --------
