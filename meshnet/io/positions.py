@@ -79,7 +79,7 @@ def write_positions(path, constellation, grid: TimeGrid, *, chunk_steps: int | N
     int
         Number of rows written (steps x satellites).
     """
-    from ..orbits.propagate import ecef_to_geodetic, propagate
+    from ..orbits.propagate import Orbits, ecef_to_geodetic, propagate
 
     n_sat, n_t = constellation.n, len(grid)
     if chunk_steps is None:
@@ -96,12 +96,16 @@ def write_positions(path, constellation, grid: TimeGrid, *, chunk_steps: int | N
         from tqdm.auto import tqdm
         bar = tqdm(total=n_t, unit="step", desc="positions", leave=False)
     meta = run_metadata(scenario, dataset="positions")
+    steps0 = min(chunk_steps, n_t)
+    buffers = Orbits(np.empty((steps0, n_sat, 3)), np.empty((steps0, n_sat, 3)),
+                     np.zeros((steps0, n_sat), dtype=np.uint8))
     try:
         with AtomicParquetWriter(Path(path), schema, metadata=meta) as writer:
             for start in starts:
                 sub = grid[start:start + chunk_steps]
-                orbits = propagate(constellation, sub)
                 steps = len(sub)
+                orbits = propagate(constellation, sub,
+                                   out=buffers if steps == steps0 else None)
                 r = orbits.r_km.reshape(-1, 3)
                 lat, lon, alt = ecef_to_geodetic(r)
                 t_ns = np.repeat(epoch_ns + sub.t_ns, n_sat)
