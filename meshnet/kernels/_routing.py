@@ -215,32 +215,39 @@ def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, use_mask
 
 
 @njit(cache=True)
-def _dijkstra_row(indptr, indices, weights, relay_ok, root, dist, pred, pred_edge, rank):
+def _dijkstra_row(indptr, indices, weights, relay_ok, roots, i, dist, pred, pred_edge, rank):
     n = indptr.shape[0] - 1
     hk = np.empty(n)
     hn = np.empty(n, np.int32)
     pos = np.empty(n, np.int32)
+    # Outputs given with zero rows are not wanted: search into scratch that stays in cache
+    # instead of writing (and first touching) megabytes nobody reads.
+    p = pred[i] if pred.shape[0] > 0 else np.empty(n, np.int32)
+    pe = pred_edge[i] if pred_edge.shape[0] > 0 else np.empty(n, np.int32)
+    rk = rank[i] if rank.shape[0] > 0 else np.empty(n, np.int32)
     init = np.empty(1, np.int32)
-    init[0] = root
+    init[0] = roots[i]
     init_d = np.zeros(1)
     dijkstra_core(indptr, indices, weights, relay_ok, relay_ok, relay_ok, False, init, init_d,
-                  -1, dist, pred, pred_edge, rank, hk, hn, pos)
+                  -1, dist[i], p, pe, rk, hk, hn, pos)
 
 
 @njit(cache=True, parallel=True)
 def dijkstra_many(indptr, indices, weights, relay_ok, roots, dist, pred, pred_edge, rank):
-    """Dijkstra from every root (parallel over roots); outputs are ``(R, n)``."""
+    """Dijkstra from every root (parallel over roots); outputs are ``(R, n)``.
+
+    ``pred``, ``pred_edge`` and ``rank`` may be given with zero rows (shape ``(0, n)``) when
+    not wanted.
+    """
     for i in prange(roots.shape[0]):
-        _dijkstra_row(indptr, indices, weights, relay_ok, roots[i], dist[i], pred[i],
-                      pred_edge[i], rank[i])
+        _dijkstra_row(indptr, indices, weights, relay_ok, roots, i, dist, pred, pred_edge, rank)
 
 
 @njit(cache=True)
 def dijkstra_many_serial(indptr, indices, weights, relay_ok, roots, dist, pred, pred_edge, rank):
     """Serial twin of :func:`dijkstra_many`."""
     for i in range(roots.shape[0]):
-        _dijkstra_row(indptr, indices, weights, relay_ok, roots[i], dist[i], pred[i],
-                      pred_edge[i], rank[i])
+        _dijkstra_row(indptr, indices, weights, relay_ok, roots, i, dist, pred, pred_edge, rank)
 
 
 # --------------------------------------------------------------------------------------------

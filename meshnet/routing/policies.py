@@ -262,7 +262,7 @@ def _dijkstra_search(snapshot, weights, relay, rev):
         dist = np.empty((r, n))
         pred = np.empty((r, n), np.int32)
         pred_edge = np.empty((r, n), np.int32)
-        rank = np.empty((r, n), np.int32)
+        rank = np.empty((0, n), np.int32)
         w = weights[rev] if towards else weights
         K.dijkstra_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(w), relay,
                         roots, dist, pred, pred_edge, rank)
@@ -466,8 +466,8 @@ class Ecmp(RoutingPolicy):
         row = row.ravel().astype(np.int64)
         r = udst.shape[0]
         dist = np.empty((r, n))
-        pred = np.empty((r, n), np.int32)
-        pred_edge = np.empty((r, n), np.int32)
+        pred = np.empty((0, n), np.int32)
+        pred_edge = np.empty((0, n), np.int32)
         rank = np.empty((r, n), np.int32)
         w = snapshot.delay_s
         K.dijkstra_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(w[rev]), relay,
@@ -544,8 +544,8 @@ class Periodic(RoutingPolicy):
             n, r = snap.n_nodes, missing.shape[0]
             dist = np.empty((r, n))
             pred = np.empty((r, n), np.int32)
-            pred_edge = np.empty((r, n), np.int32)
-            rank = np.empty((r, n), np.int32)
+            pred_edge = np.empty((0, n), np.int32)
+            rank = np.empty((0, n), np.int32)
             K.dijkstra_many(snap.indptr, snap.indices, np.ascontiguousarray(snap.delay_s[rev]),
                             relay, missing, dist, pred, pred_edge, rank)
             for i, d in enumerate(missing.tolist()):
@@ -631,7 +631,7 @@ class Predictive(RoutingPolicy):
             dist = np.empty((r, n))
             pred = np.empty((r, n), np.int32)
             pred_edge = np.empty((r, n), np.int32)
-            rank = np.empty((r, n), np.int32)
+            rank = np.empty((0, n), np.int32)
             K.dijkstra_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(w), relay,
                             roots, dist, pred, pred_edge, rank)
             preds.append(pred)

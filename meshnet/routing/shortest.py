@@ -38,13 +38,13 @@ def _reverse(csr: CSR) -> np.ndarray:
 
 
 def _trees(csr: CSR, roots: np.ndarray, relay: np.ndarray, weights: np.ndarray,
-           parallel: bool):
+           parallel: bool, want_pred=True, want_edge=True, want_rank=True):
     n = csr.n_nodes
     r = roots.shape[0]
     dist = np.empty((r, n))
-    pred = np.empty((r, n), np.int32)
-    pred_edge = np.empty((r, n), np.int32)
-    rank = np.empty((r, n), np.int32)
+    pred = np.empty((r if want_pred else 0, n), np.int32)
+    pred_edge = np.empty((r if want_edge else 0, n), np.int32)
+    rank = np.empty((r if want_rank else 0, n), np.int32)
     fn = K.dijkstra_many if parallel else K.dijkstra_many_serial
     fn(csr.indptr, csr.indices, weights, relay, roots, dist, pred, pred_edge, rank)
     return dist, pred, pred_edge, rank
@@ -101,9 +101,11 @@ def shortest_path_lengths(graph, indices=None, *, weight="delay_s", return_prede
     if isinstance(weight, str) and weight == "hops":
         dist, pred, _ = _bfs(csr, roots, relay, parallel)
     else:
-        dist, pred, _, _ = _trees(csr, roots, relay, csr.weights, parallel)
+        dist, pred, _, _ = _trees(csr, roots, relay, csr.weights, parallel,
+                                  want_pred=return_predecessors, want_edge=False,
+                                  want_rank=False)
     if scalar:
-        dist, pred = dist[0], pred[0]
+        dist, pred = dist[0], pred[0] if pred.shape[0] else pred
     return (dist, pred) if return_predecessors else dist
 
 
@@ -172,7 +174,8 @@ def _next_hop_table(csr: CSR, dests, relay, weights, parallel, hops=False,
     if hops:
         dist, pred, pred_edge = _bfs(csr, dests, relay, parallel)
     else:
-        dist, pred, pred_edge, _ = _trees(csr, dests, relay, weights[rev], parallel)
+        dist, pred, pred_edge, _ = _trees(csr, dests, relay, weights[rev], parallel,
+                                          want_rank=False)
     next_edge = np.where(pred_edge >= 0, rev[np.maximum(pred_edge, 0)], NO_PATH).astype(np.int32)
     return NextHopTable(dests, dist, pred, next_edge)
 
@@ -295,7 +298,8 @@ def ecmp_next_hops(graph, destinations, *, rtol=1e-9, weight="delay_s", relay_ma
 
 
 def _ecmp(csr, dests, relay, weights, rev, rtol, parallel) -> EcmpNextHops:
-    dist, _, _, rank = _trees(csr, dests, relay, weights[rev], parallel)
+    dist, _, _, rank = _trees(csr, dests, relay, weights[rev], parallel, want_pred=False,
+                              want_edge=False)
     mask = np.empty((dests.shape[0], csr.n_edges), np.bool_)
     fn = K.ecmp_masks if parallel else K.ecmp_masks_serial
     fn(csr.indptr, csr.indices, weights, relay, dests, dist, rank, rtol, mask)
