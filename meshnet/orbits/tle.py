@@ -18,7 +18,9 @@ A catalogue has no plane or slot labels, so :func:`infer_planes` derives them fr
    deorbiting satellites are spread thinly over a continuum of mean motions;
 3. within a shell, every right ascension of the ascending node is carried to a common
    reference epoch with SGP4's secular J2 nodal regression rate (``Satrec.nodedot``), and the
-   circularly sorted values are split into planes at gaps wider than ``plane_gap_deg``;
+   circularly sorted values are split into planes at gaps wider than ``plane_gap_deg``; a
+   group more than twice as wide in RAAN as the shell's median plane is split again at its
+   widest internal gap (two planes closer than the threshold);
 4. each plane is ordered by argument of latitude at the reference epoch (SGP4 state).
 
 Satellites that fit nowhere get shell/plane/slot -1 and are listed, with the reason, in
@@ -270,6 +272,43 @@ def _circular_groups(angles_deg: np.ndarray, gap_deg: float) -> list[np.ndarray]
     return [g for g in np.split(rolled, bounds[:-1]) if g.size]
 
 
+def _width_deg(a: np.ndarray) -> float:
+    """RAAN extent of a group that does not wrap (groups from _circular_groups)."""
+    d = (a - a[0] + 180.0) % 360.0 - 180.0
+    return float(d.max() - d.min()) if a.size else 0.0
+
+
+def _split_wide(groups: list[np.ndarray], raan: np.ndarray, min_size: int,
+                min_gap_deg: float = 0.2) -> list[np.ndarray]:
+    """Split groups much wider in RAAN than the shell's typical plane at their widest internal
+    gap (two neighbouring planes closer than the gap threshold). The typical width is taken
+    once, from the first split; both parts must keep ``min_size`` satellites."""
+    widths = np.array([_width_deg(raan[g]) for g in groups])
+    if widths.size < 3:
+        return groups
+    limit = 2.0 * float(np.median(widths)) + 1e-9
+    for _ in range(4):
+        out, changed = [], False
+        for g in groups:
+            if g.size >= 2 * min_size and _width_deg(raan[g]) > limit:
+                d = (raan[g] - raan[g][0] + 180.0) % 360.0 - 180.0
+                order = np.argsort(d, kind="stable")
+                gaps = np.diff(d[order])
+                gaps[:min_size - 1] = 0.0  # keep min_size on each side
+                if min_size > 1:
+                    gaps[len(gaps) - min_size + 1:] = 0.0
+                cut = int(np.argmax(gaps))
+                if gaps[cut] >= min_gap_deg:
+                    out += [g[order[:cut + 1]], g[order[cut + 1:]]]
+                    changed = True
+                    continue
+            out.append(g)
+        groups = out
+        if not changed:
+            break
+    return groups
+
+
 def _circular_mean_deg(a: np.ndarray) -> float:
     r = np.radians(a)
     return float(np.degrees(np.arctan2(np.sin(r).mean(), np.cos(r).mean())) % 360.0)
@@ -380,10 +419,10 @@ def infer_planes(satrecs, names=None, *, reference_jd: float | None = None,
                                       f"n = {med_n:.3f} rev/day (< {min_shell_sats} for a shell; "
                                       "a launch batch still raising?)")
             continue
-        groups = _circular_groups(raan_ref[members], plane_gap_deg)
+        groups = [members[g] for g in _circular_groups(raan_ref[members], plane_gap_deg)]
+        groups = _split_wide(groups, raan_ref, min_plane_sats)
         kept = []
-        for g in groups:
-            g_ids = members[g]
+        for g_ids in groups:
             if g_ids.size < min_plane_sats:
                 for k in g_ids:
                     unassigned[int(k)] = (f"plane of {g_ids.size} at RAAN "
