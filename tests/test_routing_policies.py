@@ -31,6 +31,10 @@ def _ground_pairs(snap):
 def check_routes(routes: Routes, snap: Snapshot, src, dst, relay):
     """Structural invariants every policy must satisfy."""
     assert routes.n_pairs == len(src)
+    for name in ("pair_path_indptr", "path_edge_indptr", "path_node_indptr"):
+        assert getattr(routes, name).dtype == np.int64
+    assert routes.path_edges.dtype == np.int32 and routes.path_nodes.dtype == np.int32
+    assert routes.pair_reachable.dtype == bool and routes.pair_blackholed.dtype == bool
     edge_src = snap.edge_sources()
     for p in range(routes.n_pairs):
         a, b = routes.pair_path_indptr[p], routes.pair_path_indptr[p + 1]
@@ -67,6 +71,14 @@ def test_every_policy_gives_well_formed_routes(name, ground_relay):
     assert not routes.pair_blackholed.any()
     last = routes.pair_path_indptr[-2]
     assert routes.nodes_of(last).tolist() == [3] and routes.path_delay_s[last] == 0.0
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_no_pairs(name):
+    snap = _snap()
+    r = make_policy(RoutingConfig(policy=name), snap.n_nodes).route(
+        snap, np.zeros(0, np.int32), np.zeros(0, np.int32), t_ns=0, future=[snap])
+    assert r.n_pairs == 0 and r.n_paths == 0 and r.pair_path_indptr.tolist() == [0]
 
 
 def test_ground_stations_do_not_relay_unless_allowed():
