@@ -8,7 +8,8 @@ on the first large propagation.
 Examples
 --------
 >>> from datetime import datetime, UTC
->>> from meshnet.orbits import ShellConfig, TimeGrid, propagate, walker_constellation
+>>> from meshnet.orbits import ShellConfig, TimeGrid, walker_constellation
+>>> from meshnet.orbits.propagate import propagate
 >>> epoch = datetime(2025, 1, 1, tzinfo=UTC)
 >>> c = walker_constellation([ShellConfig(altitude_km=550, inclination_deg=53, planes=4,
 ...                                       sats_per_plane=6)], epoch)
@@ -22,7 +23,10 @@ from ..timegrid import TimeGrid
 from .config import ClusterConfig, ConstellationConfig, GroundConfig, ShellConfig
 from .constellation import Constellation, ShellInfo, load_constellation
 from .ground import GroundStations, load_ground
-from .propagate import Orbits, ecef_to_geodetic, propagate, sun_direction_ecef
+
+# The function ``propagate`` is not re-exported here: it would shadow the submodule
+# ``meshnet.orbits.propagate`` (import it from there).
+from .propagate import Orbits, ecef_to_geodetic, sun_direction_ecef
 from .walker import walker_constellation
 
 __all__ = [
@@ -38,7 +42,6 @@ __all__ = [
     "ecef_to_geodetic",
     "load_constellation",
     "load_ground",
-    "propagate",
     "sun_direction_ecef",
     "walker_constellation",
 ]

@@ -359,3 +359,4 @@ def interp_itrs_serial(params, sat_ids, direct, jd, fr, interval, frac, r_knot, 
     for t in range(jd.shape[0]):
         _interp_step(params, sat_ids, direct, jd[t], fr[t], interval[t], frac[t], r_knot,
                      v_knot, st_knot, rot[t], omega_rad_s, r_out[t], v_out[t], status[t])
+
