@@ -17,7 +17,7 @@ a fifth with a finite demand (1-20 Gbps). Each flow uses 1-4 paths: the shortest
 shortest paths under randomly perturbed delays (distinct ones kept, equal weight fractions).
 Path construction is set-up and is not timed.
 
-Run: ``python bench/bench_allocation.py [--quick] [--flows N] [--repeats R]``.
+Run: ``python bench/bench_allocation.py [--quick] [--flows N] [--repeats R] [--proportional]``.
 """
 
 from __future__ import annotations
@@ -142,6 +142,8 @@ def main(argv=None):
     ap.add_argument("--flows", type=int, default=None, help="number of flows (default 10,000)")
     ap.add_argument("--repeats", type=int, default=None, help="timed meshnet runs")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--proportional", action="store_true",
+                    help="also time proportional fairness once (interior point, seconds)")
     args = ap.parse_args(argv)
     n_flows = args.flows or (2000 if args.quick else 10000)
     repeats = args.repeats or (5 if args.quick else 20)
@@ -190,6 +192,17 @@ def main(argv=None):
           f"(median of {repeats}; min {t_mesh.min() * 1e3:.2f} ms; kernel alone "
           f"{np.median(t_kernel) * 1e3:.2f} ms)")
     print(f"speed-up: {ms_base / ms_mesh:.0f}x (target >= 50x, < 20 ms per allocation)")
+    if args.proportional:
+        from meshnet.allocation import proportional_fair_multipath
+
+        t0 = time.perf_counter()
+        prop = proportional_fair_multipath(*args_mp)
+        t_prop = time.perf_counter() - t0
+        load = edge_load_bps(capacity.size, pptr, pedges, prop.path_rate_bps)
+        print(f"proportional_fair_multipath: {t_prop:.2f} s; max edge load / capacity "
+              f"{np.max(load / capacity):.12f}; total throughput "
+              f"{prop.flow_rate_bps.sum() / 1e12:.2f} Tbps "
+              f"(max-min {got.flow_rate_bps.sum() / 1e12:.2f} Tbps)")
     return 0 if agree else 1
 
 

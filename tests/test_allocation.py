@@ -270,8 +270,27 @@ def test_proportional_matches_references(seed):
     assert np.all(load <= capacity * (1 + 1e-9))
     owner = np.repeat(np.arange(fptr.size - 1), np.diff(fptr))
     assert np.all(np.bincount(owner, weights=x, minlength=fptr.size - 1) <= demand * (1 + 1e-9))
-    assert naive.proportional_gap(*inst, x) < 1e-7
+    assert naive.proportional_gap(*inst, x) < 1e-8
     np.testing.assert_allclose(x, naive.proportional_slsqp(*inst), rtol=1e-4)
+
+
+def test_proportional_degenerate_prices_medium():
+    # Many flows over few edges, and pairs of edges carrying exactly the same flows (the dual
+    # prices are then not unique): the rates must still be optimal (LP certificate).
+    rng = np.random.default_rng(400)
+    capacity, fptr, pptr, pedges, frac, weight, demand = random_instance(
+        rng, n_edges=30, n_flows=120, max_paths=3, max_len=5)
+    # edge 30 + e duplicates edge e for every path, at a slightly higher capacity
+    lens = np.diff(pptr)
+    pedges2 = np.concatenate([np.concatenate([pedges[pptr[p]:pptr[p + 1]],
+                                              30 + pedges[pptr[p]:pptr[p + 1]]])
+                              for p in range(lens.size)]).astype(np.int32)
+    pptr2 = np.concatenate([[0], np.cumsum(2 * lens)])
+    capacity2 = np.concatenate([capacity, capacity * 1.5])
+    inst = (capacity2, fptr, pptr2, pedges2, frac, weight, demand)
+    x = proportional_fair_multipath(*inst).path_rate_bps
+    assert np.all(edge_load_bps(60, pptr2, pedges2, x) <= capacity2 * (1 + 1e-9))
+    assert naive.proportional_gap(*inst, x) < 1e-8
 
 
 def test_proportional_edge_cases():
