@@ -339,3 +339,27 @@ def test_scalar_and_tuple_inputs():
     d3 = shortest_path_lengths(snap.to_scipy("length_km"), [4])
     assert d1.shape == (20,) and d2.shape == (1, 20)
     assert np.array_equal(d1, d2[0]) and np.array_equal(d1, d3[0])
+
+
+def test_ecmp_path_enumeration_parallel_equals_serial():
+    from meshnet.kernels import _routing as K
+
+    # Integer weights on a torus give many equal-cost paths.
+    snap = torus_snapshot(np.random.default_rng(2), planes=6, per_plane=6, n_ground=4)
+    w = np.ones(snap.n_edges)
+    dests = np.arange(snap.n_nodes - 4, snap.n_nodes, dtype=np.int32)
+    e = ecmp_next_hops(snap, dests, weight=w)
+    src = np.arange(0, 20, dtype=np.int32)
+    dst = np.resize(dests, 20)
+    row = np.resize(np.arange(4), 20).astype(np.int64)
+    out = []
+    for fn in (K.ecmp_paths_many, K.ecmp_paths_many_serial):
+        edges = np.full((20, 8, snap.n_nodes + 1), -7, np.int32)
+        lengths = np.zeros((20, 8), np.int64)
+        frac = np.zeros((20, 8))
+        count = np.zeros(20, np.int64)
+        fn(snap.indptr, snap.indices, e.edge_mask, row, src, dst, 8, edges, lengths, frac, count)
+        out.append((edges, lengths, frac, count))
+    for a, b in zip(*out, strict=True):
+        assert np.array_equal(a, b)
+    assert (out[0][3] > 1).any()
