@@ -107,7 +107,15 @@ def test_sun_direction_matches_skyfield():
     t = grid.skyfield_times(timescale())
     ref = (eph["sun"] - eph["earth"]).at(t).frame_xyz(itrs).km.T
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
-    np.testing.assert_allclose(sun, ref, atol=1e-12)
+    np.testing.assert_allclose(sun, ref, atol=1e-8)  # rad: interpolated between 10-min knots
+    # off-knot times and a single step
+    odd = TimeGrid(datetime(2025, 6, 21, 3, 7, 13, tzinfo=UTC),
+                   np.array([0, 123_456_789_012, 4_000_000_000_000], dtype=np.int64))
+    t2 = odd.skyfield_times(timescale())
+    ref2 = (eph["sun"] - eph["earth"]).at(t2).frame_xyz(itrs).km.T
+    ref2 /= np.linalg.norm(ref2, axis=1, keepdims=True)
+    np.testing.assert_allclose(sun_direction_ecef(odd), ref2, atol=1e-8)
+    assert sun_direction_ecef(odd[:1]).shape == (1, 3)
     # June solstice: declination about +23.44 deg.
     assert np.degrees(np.arcsin(sun[:, 2])).mean() == pytest.approx(23.44, abs=0.05)
 

@@ -72,6 +72,9 @@ _INTERP_TOL_KM = 5e-6
 _INTERP_CHECK_KM = 2e-5
 _INTERP_MAX_ECC = 0.02
 
+#: Spacing of the Sun's knots (s) in :func:`sun_direction_ecef`.
+_SUN_KNOT_S = 600
+
 #: Default number of time steps per SGP4 batch: bounds temporary memory (N x chunk x 3 x 2
 #: float64 in TEME) while keeping the per-call overhead negligible.
 _CHUNK_STEPS = 256
@@ -317,6 +320,12 @@ def _interpolated(params, ids, grid, jd_all, fr_all, rot_all, omega, r_out, v_ou
 def sun_direction_ecef(grid: TimeGrid) -> np.ndarray:
     """(T, 3) unit vectors from the Earth's centre to the Sun in ITRS (de421, geometric).
 
+    Equal to skyfield's ``(sun - earth).at(t).frame_xyz(itrs)``, normalised, to ~1e-9 rad:
+    the Sun's direction in the TEME frame (which moves about 1 deg per day) is computed with
+    skyfield at knots every 10 minutes and interpolated linearly, then turned into ITRS with
+    the per-step rotation of :func:`teme_to_itrs_matrices` (skyfield's precession-nutation,
+    the costly part, is then needed only at the knots).
+
     Examples
     --------
     >>> from datetime import datetime, UTC
@@ -324,12 +333,26 @@ def sun_direction_ecef(grid: TimeGrid) -> np.ndarray:
     >>> s.shape, bool(abs(s[0, 2]) < 0.01)  # equinox: the Sun is over the equator
     ((2, 3), True)
     """
-    from skyfield.framelib import itrs
+    from skyfield.sgp4lib import TEME
 
+    n_t = len(grid)
+    if n_t == 0:
+        return np.zeros((0, 3))
+    t_ns = grid.t_ns
+    knot_step = _SUN_KNOT_S * 1_000_000_000
+    k0 = t_ns.min() // knot_step
+    k1 = -(-t_ns.max() // knot_step)
+    knot_ns = np.arange(k0, max(k1, k0 + 1) + 1, dtype=np.int64) * knot_step
     eph = ephemeris()
-    t = grid.skyfield_times(timescale())
-    xyz = (eph["sun"] - eph["earth"]).at(t).frame_xyz(itrs).km
-    xyz = np.asarray(xyz, dtype=np.float64).reshape(3, -1).T
+    ts = timescale()
+    tk = TimeGrid(grid.epoch, knot_ns).skyfield_times(ts)
+    sun_teme = np.asarray((eph["sun"] - eph["earth"]).at(tk).frame_xyz(TEME).km,
+                          dtype=np.float64).reshape(3, -1)
+    sun_teme /= np.linalg.norm(sun_teme, axis=0, keepdims=True)
+    x = t_ns.astype(np.float64)
+    xk = knot_ns.astype(np.float64)
+    interp = np.stack([np.interp(x, xk, sun_teme[i]) for i in range(3)], axis=1)
+    xyz = np.einsum("tij,tj->ti", teme_to_itrs_matrices(grid, ts), interp)
     return np.ascontiguousarray(xyz / np.linalg.norm(xyz, axis=1, keepdims=True))
 
 
