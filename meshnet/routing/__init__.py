@@ -1,5 +1,16 @@
 """Routing: shortest-path kernels behind a scipy.sparse.csgraph-shaped API, and policies.
 
+- Paths on one graph (:mod:`.shortest`, :mod:`.kshortest`): :func:`shortest_path_lengths`
+  (Dijkstra, or BFS with ``weight="hops"``), :func:`next_hop_table`, :func:`widest_paths`,
+  :func:`ecmp_next_hops`, :func:`k_shortest_paths`, :func:`edge_disjoint_paths`,
+  :func:`reconstruct_path`. Inputs: a :class:`~meshnet.graph.Snapshot`, an ``(indptr,
+  indices, weights)`` tuple or a scipy sparse matrix; ``relay_mask`` keeps nodes (ground
+  stations, see :func:`relay_mask_for`) out of the middle of paths.
+- Policies (:mod:`.policies`, chosen by ``[routing] policy``): :func:`make_policy` returns an
+  object whose ``route(snapshot, src, dst, ...)`` gives :class:`Routes`.
+- Hypatia semantics and forwarding state (:mod:`.hypatia`), one pair over time
+  (:func:`trace_paths`) and node names (:func:`resolve_node`).
+
 Importing this package compiles nothing; kernels compile (or load from Numba's cache) on first
 use.
 """
