@@ -183,9 +183,13 @@ class FluidEngine:
         """Let each job pick its ring order from the current mesh, then fix its phases."""
         from .routing import shortest_path_lengths
 
+        # Plan on the paths traffic can really take: the policy's relay rule applies.
+        relay = getattr(self.policy, "_relay", None)
+        relay_mask = relay(snapshot) if relay is not None else None
         for js in self.jobs:
             nodes = np.asarray(js.job.nodes, dtype=np.int32)
-            dist = shortest_path_lengths(snapshot, indices=nodes, weight="delay_s")
+            dist = shortest_path_lengths(snapshot, indices=nodes, weight="delay_s",
+                                         relay_mask=relay_mask)
             js.job.plan(np.ascontiguousarray(dist[:, nodes]))
             js.phases = list(js.job.step_phases())
             self._start_step(js, max(t_s, float(getattr(js.job, "start_s", 0.0))))
