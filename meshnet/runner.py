@@ -89,6 +89,9 @@ class RunResult:
             f"link availability      {100 * s['link_availability']:.2f} % of link-time up",
             f"background traffic     {s['background_offered_gbps']:.1f} Gbps offered, "
             f"{s['background_carried_gbps']:.1f} Gbps carried",
+            f"flows without a path   {s['unreachable_s']:.1f} flow-seconds unreachable, "
+            f"{s['blackholed_s']:.1f} black-holed; {s['path_changes']} path changes, "
+            f"{s['reroutes']} re-routes",
             f"outputs                {self.out_dir}",
             f"wall time              {self.wall_s:.1f} s",
         ]
