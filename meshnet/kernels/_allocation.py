@@ -213,3 +213,4 @@ def edge_load(n_edges, sub_indptr, sub_edges, rate):
         for k in range(sub_indptr[s], sub_indptr[s + 1]):
             load[sub_edges[k]] += x
     return load
+
