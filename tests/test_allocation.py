@@ -142,6 +142,17 @@ def test_flows_without_edges_and_unreachable():
     assert r.flow_rate_bps.tolist() == [0.0, 4.0]  # a flow with no paths gets 0
 
 
+def test_zero_weight_and_repeated_edge():
+    # a zero-weight flow gets nothing; a path crossing edge 0 twice uses it twice
+    rates = max_min_fair(np.array([10.0, 6.0]), [0, 1, 3, 4], [1, 0, 0, 1], weight=[0.0, 1, 1])
+    assert rates.tolist() == [0.0, 5.0, 6.0]
+    rates = proportional_fair(np.array([10.0, 6.0]), [0, 1, 3, 4], [1, 0, 0, 1],
+                              weight=[0.0, 1, 1])
+    np.testing.assert_allclose(rates, [0.0, 5.0, 6.0], rtol=1e-8)
+    load = edge_load_bps(2, [0, 1, 3, 4], [1, 0, 0, 1], [0.0, 5.0, 6.0])
+    assert load.tolist() == [10.0, 6.0]
+
+
 def test_empty_problem():
     assert max_min_fair(np.zeros(0), [0], np.zeros(0, np.int32)).size == 0
     assert proportional_fair(np.ones(3), [0], np.zeros(0, np.int32)).size == 0
@@ -160,8 +171,10 @@ def test_validation_errors():
         max_min_fair(cap, [0, 2, 1, 2], [0, 1])
     with pytest.raises(MeshnetError, match="entries, expected 2"):
         max_min_fair(cap, **good, weight=[1.0])
-    with pytest.raises(MeshnetError, match="positive"):
-        max_min_fair(cap, **good, weight=[1.0, 0.0])
+    with pytest.raises(MeshnetError, match="weight"):
+        max_min_fair(cap, **good, weight=[1.0, -1.0])
+    with pytest.raises(MeshnetError, match="weight"):
+        max_min_fair(cap, **good, weight=[1.0, np.inf])
     with pytest.raises(MeshnetError, match="demand"):
         max_min_fair(cap, **good, demand_bps=[1.0, np.nan])
     with pytest.raises(MeshnetError, match="integers"):

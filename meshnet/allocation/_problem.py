@@ -118,8 +118,9 @@ def build_problem(capacity_bps, flow_path_indptr, path_edge_indptr, path_edges,
         w = np.ones(n_flows)
     else:
         w = _vector(weight, "weight", np.float64, n_flows)
-        if n_flows and not (w.min() > 0.0 and np.isfinite(w).all()):
-            _fail("weight has entries that are not finite and > 0", "weights must be positive")
+        if n_flows and not (w.min() >= 0.0 and np.isfinite(w).all()):
+            _fail("weight has negative or non-finite entries",
+                  "weights must be >= 0 (0 gives the flow nothing)")
     if demand_bps is None:
         gcap = np.full(n_flows, np.inf)
     else:

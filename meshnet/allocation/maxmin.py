@@ -44,7 +44,7 @@ def max_min_fair(capacity_bps, flow_edge_indptr, flow_edges, weight=None, demand
     flow_edges : array_like, int32[nnz]
         Edge ids in ``[0, E)``.
     weight : array_like, float64[F], optional
-        Positive weights (default 1).
+        Weights (default 1); a flow of weight 0 gets rate 0 and loads nothing.
     demand_bps : array_like, float64[F], optional
         Rate caps (default ``inf``, elastic).
     reachable : array_like, bool[F], optional
