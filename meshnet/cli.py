@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_time_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="split the time axis into windows computed by N worker processes")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="compute the windows on a Dask cluster (scheduler address, or 'local')")
+    p.add_argument("--windows", type=int, metavar="N",
+                   help="number of time windows (default: 4 per worker)")
     _add_quiet(p)
     p.set_defaults(func=_cmd_links)
 
@@ -172,7 +178,17 @@ def _cmd_links(args) -> int:
 
     sc = _scenario(args)
     grid = _grid(sc, args)
-    summary = write_links_dataset(sc, grid, args.out, fmt=args.format, progress=not args.quiet)
+    tables = None
+    if args.workers or args.dask:
+        from .distributed import make_executor, windowed_link_tables
+
+        if args.workers is not None and args.workers < 1:
+            raise MeshnetError(f"--workers must be at least 1, found {args.workers}")
+        executor = make_executor(args.workers, args.dask)
+        n_windows = args.windows or 4 * max(1, getattr(executor, "_max_workers", 1) or 1)
+        tables = windowed_link_tables(sc, grid, executor, n_windows, progress=not args.quiet)
+    summary = write_links_dataset(sc, grid, args.out, fmt=args.format, progress=not args.quiet,
+                                  tables=tables)
     print(summary.text() if hasattr(summary, "text") else summary)
     return 0
 

@@ -325,7 +325,7 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress: bool = True,
-                        world=None) -> LinksSummary:
+                        world=None, tables=None) -> LinksSummary:
     """Run the link model over ``grid`` and write the link-availability dataset.
 
     Parameters
@@ -339,6 +339,9 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
         A progress bar on stderr.
     world : World, optional
         Already loaded satellites and stations.
+    tables : iterable of (t_ns, LinkTable), optional
+        Link tables computed elsewhere, in step order (see
+        :func:`meshnet.distributed.windowed_link_tables`); default: run the link model here.
 
     Returns
     -------
@@ -383,7 +386,9 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
     writer = _Writer(path, fmt, schema)
     try:
         parts, rows = [], 0
-        for t_ns, table in model_tables(model, world.constellation, grid, progress):
+        if tables is None:
+            tables = model_tables(model, world.constellation, grid, progress)
+        for t_ns, table in tables:
             acc.add(table)
             parts.append(_step_columns(t_ns, table, epoch_ns, names_dict))
             rows += len(table)
