@@ -129,7 +129,9 @@ class FluidEngine:
         A routing policy with ``route(snapshot, src, dst, t_ns=..., edge_utilisation=...,
         future=...)`` returning :class:`meshnet.routing.Routes`.
     allocate : callable
-        ``allocate(capacity_bps, indptr, edges, weight, demand_bps) -> rates_bps``.
+        ``allocate(capacity_bps, flow_path_indptr, path_edge_indptr, path_edges,
+        path_fraction, weight, demand_bps) -> (path_rate_bps, flow_rate_bps)``, as
+        :func:`meshnet.allocation.allocate_multipath` with a method bound.
     background : tuple, optional
         ``(src, dst, demand_bps)`` arrays of persistent, demand-capped flows.
     terminal_rate_bps : float
@@ -388,19 +390,19 @@ class FluidEngine:
         pp = routes.pair_path_indptr
         counts = pp[pair[idx] + 1] - pp[pair[idx]]
         path_ids = _ranges(pp[pair[idx]], counts)
-        sub_flow = np.repeat(idx, counts)
+        flow_path_indptr = np.zeros(idx.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=flow_path_indptr[1:])
         ep = routes.path_edge_indptr
         ecounts = ep[path_ids + 1] - ep[path_ids]
         sub_edges = routes.path_edges[_ranges(ep[path_ids], ecounts)].astype(np.int32)
         sub_indptr = np.zeros(path_ids.shape[0] + 1, dtype=np.int64)
         np.cumsum(ecounts, out=sub_indptr[1:])
-        frac = routes.path_fraction[path_ids]
-        weight = fl.weight[act[sub_flow]] * frac
-        demand = fl.demand_bps[act[sub_flow]] * frac
-        sub_rates = np.asarray(self.allocate(snapshot.capacity_bps, sub_indptr, sub_edges,
-                                             weight, demand), dtype=np.float64)
-        rates = np.bincount(sub_flow, weights=sub_rates, minlength=n)
-        edge_rate = np.bincount(sub_edges, weights=np.repeat(sub_rates, ecounts),
+        path_rates, flow_rates = self.allocate(
+            snapshot.capacity_bps, flow_path_indptr, sub_indptr, sub_edges,
+            routes.path_fraction[path_ids], fl.weight[act[idx]], fl.demand_bps[act[idx]])
+        rates = np.zeros(n)
+        rates[idx] = flow_rates
+        edge_rate = np.bincount(sub_edges, weights=np.repeat(path_rates, ecounts),
                                 minlength=snapshot.n_edges)
         return rates, blackholed, edge_rate
 

@@ -156,7 +156,7 @@ def build_traffic(scenario, world):
 
 
 def make_engine(scenario, world, jobs, background):
-    from .allocation import allocate
+    from .allocation import allocate_multipath
     from .engine import FluidEngine
     from .routing import make_policy
     from .traffic import ideal_comm_time_s
@@ -167,9 +167,11 @@ def make_engine(scenario, world, jobs, background):
     policy = make_policy(scenario.routing, world.n_nodes, relay)
     method = scenario.allocation.method
 
-    def alloc(capacity_bps, indptr, edges, weight, demand_bps):
-        return allocate(method, capacity_bps, indptr, edges, weight=weight,
-                        demand_bps=demand_bps)
+    def alloc(capacity_bps, flow_path_indptr, path_edge_indptr, path_edges, path_fraction,
+              weight, demand_bps):
+        return allocate_multipath(method, capacity_bps, flow_path_indptr, path_edge_indptr,
+                                  path_edges, path_fraction, weight=weight,
+                                  demand_bps=demand_bps)
 
     return FluidEngine(jobs, policy, alloc, background=background,
                        terminal_rate_bps=scenario.links.capacity_bps,

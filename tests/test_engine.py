@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from meshnet.allocation import max_min_fair
+from meshnet.allocation import max_min_fair_multipath
 from meshnet.engine import FluidEngine, _map_edge_values, _ranges
 from meshnet.graph import Snapshot
 from meshnet.traffic.collectives import Phase
@@ -51,8 +51,10 @@ class LinePolicy:
             pair_reachable=np.ones(p, bool), pair_blackholed=np.zeros(p, bool))
 
 
-def alloc(capacity_bps, indptr, edges, weight, demand_bps):
-    return max_min_fair(capacity_bps, indptr, edges, weight=weight, demand_bps=demand_bps)
+def alloc(capacity_bps, flow_path_indptr, path_edge_indptr, path_edges, fraction, weight,
+          demand_bps):
+    return max_min_fair_multipath(capacity_bps, flow_path_indptr, path_edge_indptr, path_edges,
+                                  fraction, weight=weight, demand_bps=demand_bps)
 
 
 class OnePhaseJob:
