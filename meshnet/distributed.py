@@ -16,7 +16,7 @@ a Dask cluster through ``distributed.Client(address).get_executor()``.
 Examples
 --------
 >>> window_bounds(10, 3)
-[(0, 4), (4, 7), (7, 10)]
+[(0, 3), (3, 7), (7, 10)]
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class TimeGrid:
     --------
     >>> from datetime import datetime, UTC
     >>> grid = TimeGrid.from_duration(datetime(2000, 1, 1, tzinfo=UTC), 200.0, 0.1)
-    >>> len(grid), grid.t_s[1]
+    >>> len(grid), float(grid.t_s[1])
     (2000, 0.1)
     """
 
