@@ -101,6 +101,10 @@ def _coerce(tp, value, key: str, where: str):
         args = typing.get_args(tp)
         if value is None and _NONE in args:
             return None
+        tables = [a for a in args if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(tables) == 1:
+            # A table given for an optional table: its own errors are the helpful ones.
+            return parse_table(tables[0], value, _table_name(key), where)
         errors = []
         for arg in args:
             if arg is _NONE:

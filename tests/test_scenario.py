@@ -118,3 +118,10 @@ def test_scenario_reference_is_up_to_date():
     committed = Path(__file__).resolve().parents[1] / "docs" / "scenarios.md"
     assert committed.read_text() == scenario_reference(), (
         "docs/scenarios.md is stale: run python -m meshnet.scenario_docs > docs/scenarios.md")
+
+
+def test_errors_inside_optional_tables_are_their_own(tmp_path):
+    text = GOOD.split("[[constellation")[0] + "[constellation.cluster]\nn_sat = 5\n"
+    with pytest.raises(ScenarioError, match=r"unknown key \[constellation.cluster\].n_sat; "
+                                            r"did you mean 'n_sats'\?"):
+        load_scenario(write(tmp_path, text))
