@@ -6,7 +6,6 @@ every other scenario goes through the laser link model.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +83,7 @@ def _write_table(path: Path, columns: dict) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from .io.datasets import AtomicParquetWriter, prepare_dir
+    from .io.datasets import AtomicParquetWriter, atomic_write, prepare_dir
 
     prepare_dir(path.parent if str(path.parent) else Path("."))
     table = pa.table(columns)
@@ -92,12 +91,7 @@ def _write_table(path: Path, columns: dict) -> None:
         with AtomicParquetWriter(path, table.schema) as w:
             w.write(table)
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pacsv.write_csv(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: pacsv.write_csv(table, tmp))
 
 
 def run_export_hypatia(scenario, grid, out_dir: Path, progress=True) -> str:

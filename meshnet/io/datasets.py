@@ -51,7 +51,47 @@ def prepare_dir(path: Path) -> Path:
     return path
 
 
-class AtomicParquetWriter:
+def temp_name(path: Path) -> Path:
+    """The hidden temporary name an output is written under before it is renamed."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(tmp_path)`` and rename the result to ``path``; remove it on failure."""
+    tmp = temp_name(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class AtomicOutput:
+    """Context-manager protocol of outputs that appear only when complete.
+
+    Subclasses implement ``close()`` (finish and rename into place) and ``abort()`` (remove
+    the temporary output); leaving the ``with`` block by an exception aborts.
+    """
+
+    def close(self):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def abort(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+class AtomicParquetWriter(AtomicOutput):
     """Write a Parquet file in row groups; it appears under its name only when closed cleanly.
 
     Parameters
@@ -71,7 +111,7 @@ class AtomicParquetWriter:
         if metadata:
             schema = schema.with_metadata(metadata)
         self.schema = schema
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._tmp = temp_name(self.path)
         self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression)
         self.rows = 0
 
@@ -93,23 +133,11 @@ class AtomicParquetWriter:
         finally:
             self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
-
 
 def write_json_atomic(path, obj) -> None:
     """Write JSON to ``path`` through a temporary file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, default=_json_default) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _json_default(o):

@@ -40,6 +40,7 @@ from ..routing.hypatia import (
     hypatia_topology,
 )
 from ..units import NS_PER_S
+from .datasets import AtomicOutput
 
 
 def _number(x: float) -> str:
@@ -64,7 +65,7 @@ def _lines(cur, dst, a, b, c) -> str:
         cur.tolist(), dst.tolist(), a.tolist(), b.tolist(), c.tolist(), strict=True))
 
 
-class HypatiaStateWriter:
+class HypatiaStateWriter(AtomicOutput):
     """Streams forwarding states into a Hypatia ``dynamic_state_*`` folder.
 
     Parameters
@@ -147,16 +148,6 @@ class HypatiaStateWriter:
 
     def abort(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
 
 
 def _uniform_step_ns(t_ns: np.ndarray) -> int:

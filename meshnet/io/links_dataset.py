@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import MeshnetError
 from ..links.reasons import ACQUIRING, GSL, ISL, KIND_NAMES, REASON_NAMES, STATE_NAMES, UP
 from ..units import NS_PER_S, SECONDS_PER_DAY
+from .datasets import atomic_write, temp_name
 
 #: Rows buffered before a Parquet row group (or CSV block) is written.
 ROWS_PER_PART = 1 << 20
@@ -277,7 +278,7 @@ class _Writer:
         import pyarrow.parquet as pq
 
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self.tmp = temp_name(path)
         self.fmt = fmt
         self.schema = schema
         if fmt == "parquet":
@@ -315,13 +316,6 @@ class _Writer:
             self.tmp.unlink(missing_ok=True)
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress: bool = True,
@@ -407,11 +401,11 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
     per_link = acc.per_link(model.node_names)
     summary_path = out_dir / f"links_summary.{fmt}"
     if fmt == "parquet":
-        _atomic_write(summary_path, lambda p: pq.write_table(
+        atomic_write(summary_path, lambda p: pq.write_table(
             per_link.replace_schema_metadata({k: v for k, v in meta.items()}), p,
             compression="zstd"))
     else:
-        _atomic_write(summary_path, lambda p: pacsv.write_csv(
+        atomic_write(summary_path, lambda p: pacsv.write_csv(
             per_link.cast(pa.schema([(f.name, pa.string()) if pa.types.is_dictionary(f.type)
                                      else f for f in per_link.schema])), p))
     json_path = out_dir / "links_summary.json"
@@ -422,5 +416,5 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
         p.write_text(json.dumps({"mesh": mesh, "files": files}, indent=2, allow_nan=True)
                      + "\n", encoding="utf-8")
 
-    _atomic_write(json_path, dump)
+    atomic_write(json_path, dump)
     return LinksSummary(mesh=mesh, per_link=per_link, files=files)

@@ -238,15 +238,20 @@ def _tree_routes(snapshot: Snapshot, src, dst, search, rev) -> Routes:
     else:
         roots, row, start, end, towards = usrc, src_inv.ravel(), dst, src, False
     pred, pred_edge = search(roots.astype(np.int32), towards)
-    row = row.astype(np.int64)
-    lengths = K.tree_path_lengths(pred, row, start, end)
+    return _routes_from_trees(snapshot, pred, pred_edge, rev, row.astype(np.int64), start, end,
+                              towards)
+
+
+def _routes_from_trees(snapshot, pred, pred_edge, rev, tree_row, start, end, towards) -> Routes:
+    """One path per pair, read off tree ``tree_row[p]`` from ``start[p]`` to ``end[p]``."""
+    lengths = K.tree_path_lengths(pred, tree_row, start, end)
     reach = lengths >= 0
     m = np.where(reach, lengths, 0)
     node_indptr = _indptr(np.where(reach, m + 1, 0))
     edge_indptr = _indptr(m)
     nodes = np.empty(int(node_indptr[-1]), np.int32)
     edges = np.empty(int(edge_indptr[-1]), np.int32)
-    K.tree_paths_fill(pred, pred_edge, rev, row, start, end, towards, node_indptr, nodes,
+    K.tree_paths_fill(pred, pred_edge, rev, tree_row, start, end, towards, node_indptr, nodes,
                       edge_indptr, edges)
     counts = reach.astype(np.int64)
     path_node_indptr = np.concatenate([[0], node_indptr[1:][reach]])
@@ -647,20 +652,8 @@ class Predictive(RoutingPolicy):
         pred_edge = np.concatenate(pedges)
         tree_row = choice * r + row
 
-        # _tree_routes with the per-pair (level, destination) tree rows precomputed.
-        lengths = K.tree_path_lengths(pred, tree_row, src, dst)
-        reach = lengths >= 0
-        m = np.where(reach, lengths, 0)
-        node_indptr = _indptr(np.where(reach, m + 1, 0))
-        edge_indptr = _indptr(m)
-        nodes = np.empty(int(node_indptr[-1]), np.int32)
-        edges = np.empty(int(edge_indptr[-1]), np.int32)
-        K.tree_paths_fill(pred, pred_edge, rev, tree_row, src, dst, True, node_indptr, nodes,
-                          edge_indptr, edges)
-        counts = reach.astype(np.int64)
-        routes = _routes(counts, np.concatenate([[0], node_indptr[1:][reach]]), nodes,
-                         np.concatenate([[0], edge_indptr[1:][reach]]), edges,
-                         np.ones(int(counts.sum())), snapshot.delay_s)
+        # The per-pair (level, destination) tree rows are precomputed.
+        routes = _routes_from_trees(snapshot, pred, pred_edge, rev, tree_row, src, dst, True)
         return routes, best
 
     def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
