@@ -178,3 +178,12 @@ def test_path_changes_and_reroutes_are_counted():
     fl = eng.flow_records(3.0)
     assert fl["path_changes"][0] == 2
     assert fl["reroutes"][0] == 1
+
+
+def test_flows_ending_within_clock_resolution_do_not_stall():
+    # 1 byte left at t ~ 1e6 s: its finish time is below the float resolution of the clock.
+    snap = line_snapshot([8 * GBPS], t_ns=10**15)
+    job = OnePhaseJob([0], [1], [1.0])
+    eng = FluidEngine([job], LinePolicy(), alloc)
+    eng.step(snap, 1.0)
+    assert eng.job_records()[0]["step"] == 0
