@@ -16,7 +16,7 @@ def _pyplot():
     return plt
 
 
-def write_plots(out_dir, stats, job_rows, map_frame, world) -> list[Path]:
+def write_plots(out_dir, stats, job_rows, map_frame, world, compute_nodes=None) -> list[Path]:
     """Write the four standard plots into ``out_dir`` and return their paths."""
     out_dir = Path(out_dir)
     paths = [
@@ -25,7 +25,7 @@ def write_plots(out_dir, stats, job_rows, map_frame, world) -> list[Path]:
         plot_throughput(out_dir / "job_throughput.png", job_rows),
     ]
     if map_frame is not None:
-        paths.append(plot_mesh_map(out_dir / "mesh_map.png", map_frame, world))
+        paths.append(plot_mesh_map(out_dir / "mesh_map.png", map_frame, world, compute_nodes))
     return paths
 
 
@@ -109,8 +109,11 @@ def plot_throughput(path, job_rows) -> Path:
     return Path(path)
 
 
-def plot_mesh_map(path, frame, world) -> Path:
-    """Latitude/longitude map of the mesh at one instant, links coloured by utilisation."""
+def plot_mesh_map(path, frame, world, compute_nodes=None) -> Path:
+    """Latitude/longitude map of the mesh at one instant, links coloured by utilisation.
+
+    ``compute_nodes`` (node ids) are marked, so the training job's place in the mesh shows.
+    """
     from matplotlib.collections import LineCollection
 
     from .orbits.propagate import ecef_to_geodetic
@@ -125,11 +128,13 @@ def plot_mesh_map(path, frame, world) -> Path:
     a, b = np.asarray(frame["a"]), np.asarray(frame["b"])
     util = np.asarray(frame["util"])
     # Links that cross the antimeridian would be drawn across the whole map: skip them.
-    ok = np.abs(all_lon[a] - all_lon[b]) < 180
+    ok = np.flatnonzero(np.abs(all_lon[a] - all_lon[b]) < 180)
+    ok = ok[np.argsort(util[ok], kind="stable")]  # busy links drawn last, on top
     segs = np.stack([np.stack([all_lon[a], all_lat[a]], -1),
                      np.stack([all_lon[b], all_lat[b]], -1)], axis=1)[ok]
     fig, ax = plt.subplots(figsize=(11, 5.8), dpi=110)
-    lc = LineCollection(segs, cmap="plasma", linewidths=0.8)
+    umax = max(1e-9, float(util.max(initial=0)))
+    lc = LineCollection(segs, cmap="plasma", linewidths=0.5 + 2.5 * util[ok] / umax)
     lc.set_array(100 * util[ok])
     lc.set_clim(0, max(1e-9, 100 * float(util.max(initial=0))))
     ax.add_collection(lc)
@@ -137,6 +142,10 @@ def plot_mesh_map(path, frame, world) -> Path:
     if lat_g.size:
         ax.scatter(lon_g, lat_g, s=10, marker="^", color="tab:green", label="ground stations",
                    zorder=3)
+    if compute_nodes is not None and len(compute_nodes):
+        ids = np.asarray(compute_nodes)
+        ax.scatter(all_lon[ids], all_lat[ids], s=14, marker="*", color="tab:red",
+                   label="compute nodes", zorder=4)
     fig.colorbar(lc, ax=ax, label="link utilisation [%]", shrink=0.8)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)

@@ -267,16 +267,15 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     stream = snapshot_stream(scenario, world, grid, link_model, progress=progress)
     window: deque = deque()
     map_frame = None
-    map_k = len(grid) // 2
     try:
         for item in stream:
             window.append(item)
             if len(window) <= horizon:
                 continue
-            map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_k,
+            map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats,
                                  map_frame)
         while window:
-            map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_k,
+            map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats,
                                  map_frame)
     except BaseException:
         links_w.abort()
@@ -292,7 +291,8 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     if plots:
         from .plots import write_plots
 
-        write_plots(out_dir, stats, job_rows, map_frame, world)
+        write_plots(out_dir, stats, job_rows, map_frame, world,
+                    compute_nodes=None if compute is None else compute.node_ids)
     return RunResult(scenario=scenario, out_dir=out_dir, summary=summary, jobs=job_rows,
                      wall_s=time.perf_counter() - wall0)
 
@@ -304,7 +304,7 @@ def _lookahead_steps(scenario, step_s) -> int:
     return int(np.ceil(scenario.routing.horizon_s / step_s))
 
 
-def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_k, map_frame):
+def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame):
     k, t_ns, r_km, table, snap = window.popleft()
     future = [w[4] for w in window] if window else None
     rec = engine.step(snap, step_s, future=future)
@@ -324,9 +324,11 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_k, map
     stats.links_total.append(int(n_links))
     stats.mean_util.append(float(util[isl_up].mean()) if isl_up.any() else 0.0)
     stats.events.append(rec.n_events)
-    if k == map_k or map_frame is None:
-        map_frame = {"t_s": t_ns / NS_PER_S, "r_km": np.array(r_km), "a": table.a[up],
-                     "b": table.b[up], "kind": table.kind[up], "util": util[up]}
+    # The map shows the busiest instant of the run (highest mean ISL utilisation).
+    if map_frame is None or stats.mean_util[-1] > map_frame["mean_util"]:
+        map_frame = {"mean_util": stats.mean_util[-1], "t_s": t_ns / NS_PER_S,
+                     "r_km": np.array(r_km), "a": table.a[up], "b": table.b[up],
+                     "kind": table.kind[up], "util": util[up]}
     return map_frame
 
 
