@@ -179,11 +179,11 @@ def _cmd_links(args) -> int:
     sc = _scenario(args)
     grid = _grid(sc, args)
     tables = None
+    if args.workers is not None and args.workers < 1:
+        raise MeshnetError(f"--workers must be at least 1, found {args.workers}")
     if args.workers or args.dask:
         from .distributed import make_executor, windowed_link_tables
 
-        if args.workers is not None and args.workers < 1:
-            raise MeshnetError(f"--workers must be at least 1, found {args.workers}")
         executor = make_executor(args.workers, args.dask)
         n_windows = args.windows or 4 * max(1, getattr(executor, "_max_workers", 1) or 1)
         tables = windowed_link_tables(sc, grid, executor, n_windows, progress=not args.quiet)

@@ -186,6 +186,8 @@ def load_scenario(spec: str | Path) -> Scenario:
             with resources.as_file(res) as p:
                 return parse_scenario(res.read_text(encoding="utf-8"), source=Path(p),
                                       base_dir=Path(p).parent)
+    if "/" in text_spec or text_spec.endswith(".toml"):
+        raise ScenarioError(f"{text_spec}: no such scenario file or Hypatia directory")
     names = builtin_scenarios()
     close = difflib.get_close_matches(text_spec, names, n=1, cutoff=0.5)
     hint = f"did you mean '{close[0]}'?" if close else "built-in: " + ", ".join(names)
