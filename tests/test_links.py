@@ -514,3 +514,34 @@ def test_bad_parameters_in_code_are_checked_by_the_model():
         const2.static_isls = None
         LinkModel(LinksConfig(topology="static"), None, const2, None, 1.0).step(
             0, r, v, [1.0, 0, 0])
+
+
+def test_dynamic_reoptimisation_repoints_roaming_heads_without_breaking_limits():
+    import dataclasses
+
+    from meshnet.links import ACQUIRING, REASSIGNED, UP
+    from meshnet.links.model import link_tables
+    from meshnet.scenario import load_scenario
+
+    base = load_scenario("starlink_550")
+    counts = {}
+    for interval in (None, 120.0):
+        sc = base.replace(links=dataclasses.replace(
+            base.links, topology="dynamic", terminals=3, reoptimise_interval_s=interval))
+        prev, new_links, reassigned = None, 0, 0
+        for _, tab in link_tables(sc, sc.grid(duration_s=600, step_s=10)):
+            live = (tab.kind == 0) & ((tab.state == UP) | (tab.state == ACQUIRING))
+            degree = np.bincount(np.concatenate([tab.a[live], tab.b[live]]), minlength=1584)
+            assert degree.max() <= 3
+            keys = set(zip(tab.a[live].tolist(), tab.b[live].tolist(), strict=True))
+            # A link reported reassigned is no longer live in the same step.
+            gone = tab.reason == REASSIGNED
+            assert not keys & set(zip(tab.a[gone].tolist(), tab.b[gone].tolist(), strict=True))
+            if prev is not None:
+                new_links += len(keys - prev)
+            prev = keys
+            reassigned += int(gone.sum())
+        counts[interval] = (new_links, reassigned)
+    assert counts[None][1] == 0
+    assert counts[120.0][1] > 0
+    assert counts[120.0][0] > 3 * max(1, counts[None][0])

@@ -21,6 +21,7 @@ from .reasons import (
     OUT_OF_RANGE,
     POLAR,
     REASON_NAMES,
+    REASSIGNED,
     SEAM,
     STATE_NAMES,
     SUN,
@@ -31,7 +32,8 @@ from .topology import TOPOLOGIES
 
 __all__ = [
     "ACQUIRING", "ANGULAR_RATE", "DOWN", "EARTH_BLOCKED", "GSL", "INVALID", "ISL",
-    "KIND_NAMES", "NONE", "OUT_OF_RANGE", "POLAR", "REASON_NAMES", "SEAM", "STATE_NAMES",
+    "KIND_NAMES", "NONE", "OUT_OF_RANGE", "POLAR", "REASON_NAMES", "REASSIGNED", "SEAM",
+    "STATE_NAMES",
     "SUN", "TOPOLOGIES", "UP", "FeasibilityLimits", "LinkModel", "LinkStates", "LinkTable",
     "LinksConfig", "evaluate_links", "geometric_range_km", "link_model", "link_state",
     "link_tables", "model_tables", "plane_keys",

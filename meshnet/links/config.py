@@ -77,6 +77,10 @@ class LinksConfig:
     coplanar_tolerance_deg: float = option(
         1.0, min=0.0, max=90.0,
         doc="orbits whose normals differ by less than this count as one plane")
+    reoptimise_interval_s: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="dynamic: cross-plane links older than this are re-matched against the best "
+            "current partners (a roaming head re-points); unset = keep while feasible")
     warm_start: bool = option(
         True, doc="links feasible at the first step start up (the mesh already exists); "
         "false: every link starts acquiring")
@@ -97,6 +101,10 @@ class LinksConfig:
                 TOPOLOGIES.get(self.topology)
             except ScenarioError as exc:
                 raise ScenarioError(f"{where}: [{name}].topology: {exc}") from None
+        if self.reoptimise_interval_s is not None and self.topology != "dynamic":
+            raise ScenarioError(
+                f"{where}: [{name}].reoptimise_interval_s is only used by topology = "
+                f"'dynamic', found topology = '{self.topology}'")
         if self.static_file is not None and self.topology != "static":
             raise ScenarioError(
                 f"{where}: [{name}].static_file is only used by topology = 'static', "

@@ -7,6 +7,8 @@ it this is exactly "farther apart than the geometric range limit"), ``out_of_ran
 terminal's range cap), ``polar`` (cross-plane link with an end above the polar cut-off),
 ``angular_rate`` (the line of sight turns faster than a terminal can track), ``sun`` (the Sun
 within the exclusion angle of the line of sight at a terminal that is not in eclipse).
+``reassigned`` is not a failure: a ``dynamic`` link released by periodic re-optimisation
+(``reoptimise_interval_s``) because its terminals found better partners.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ OUT_OF_RANGE = 4
 POLAR = 5
 ANGULAR_RATE = 6
 SUN = 7
+REASSIGNED = 8
 REASON_NAMES = ("none", "invalid", "seam", "earth_blocked", "out_of_range", "polar",
-                "angular_rate", "sun")
+                "angular_rate", "sun", "reassigned")
 
 #: Link kinds.
 ISL = 0

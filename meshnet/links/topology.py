@@ -37,7 +37,7 @@ from ..config import Registry
 from ..errors import MeshnetError, ScenarioError
 from ..timegrid import seconds_to_ns
 from .feasibility import FeasibilityLimits, evaluate_links
-from .reasons import DOWN
+from .reasons import DOWN, REASSIGNED
 from .state import LinkStates, link_state
 
 TOPOLOGIES = Registry("ISL topology")
@@ -337,6 +337,12 @@ class DynamicTopology:
        a free terminal. New links acquire for ``acquisition_s`` (at the first step with
        ``warm_start`` they start up).
 
+    With ``reoptimise_interval_s`` set, a cross-plane link that has not been reviewed for that
+    long is released before step 2 (reason ``reassigned``) and its two terminals compete with
+    the free ones: if the same pair wins again it stays up with no new acquisition (only its
+    review time is reset); otherwise the heads re-point to better partners. This models the
+    roaming terminal that operators re-point for geometry, not only when a link fails.
+
     ``search`` may be replaced by a function with the signature of :func:`kdtree_candidates`
     (the benchmark swaps in an all-pairs search to compare).
     """
@@ -354,6 +360,10 @@ class DynamicTopology:
         self.a = np.empty(0, np.int32)
         self.b = np.empty(0, np.int32)
         self.since_ns = np.empty(0, np.int64)
+        self.review_ns = np.empty(0, np.int64)
+        self.cls = np.empty(0, np.int8)
+        self.reopt_ns = (None if cfg.reoptimise_interval_s is None
+                         else seconds_to_ns(cfg.reoptimise_interval_s))
         self.t_last_ns: int | None = None
 
     def step(self, t_ns, r_km, v_km_s, sun_dir) -> IslRows:
@@ -371,6 +381,17 @@ class DynamicTopology:
         br_a, br_b, br_reason, br_len = (self.a[~keep], self.b[~keep], reason[~keep],
                                          length[~keep])
         a, b, since, length = self.a[keep], self.b[keep], self.since_ns[keep], length[keep]
+        review, link_cls = self.review_ns[keep], self.cls[keep]
+        held_key = np.zeros(0, np.int64)
+        held_since = np.zeros(0, np.int64)
+        held_len = np.zeros(0)
+        if self.reopt_ns is not None and not first:
+            due = (link_cls != 0) & (t_ns - review >= self.reopt_ns)
+            held_key = a[due].astype(np.int64) * (1 << 32) + b[due]
+            held_since, held_len = since[due], length[due]
+            keep2 = ~due
+            a, b, since, length = a[keep2], b[keep2], since[keep2], length[keep2]
+            review, link_cls = review[keep2], link_cls[keep2]
 
         degree = (np.bincount(a, minlength=self.n) + np.bincount(b, minlength=self.n))
         free = np.nonzero(_valid_rows(r_km, v_km_s) & (degree < self.terminals))[0]
@@ -392,12 +413,30 @@ class DynamicTopology:
         accept = np.zeros(ca.shape[0], dtype=bool)
         greedy_matching(ca, cb, order, degree.astype(np.int64), self.terminals, accept)
         t0 = t_ns - self.acquisition_ns if (first and self.cfg.warm_start) else t_ns
+        new_since = np.full(int(accept.sum()), t0, np.int64)
+        if held_key.shape[0]:
+            # Released links whose pair won again keep their acquisition time; the others
+            # are reported down as reassigned.
+            new_key = ca[accept].astype(np.int64) * (1 << 32) + cb[accept]
+            pos = np.searchsorted(held_key, new_key)
+            pos = np.minimum(pos, held_key.shape[0] - 1)
+            again = held_key[pos] == new_key
+            new_since[again] = held_since[pos[again]]
+            gone = ~np.isin(held_key, new_key, assume_unique=True)
+            br_a = np.concatenate([br_a, (held_key[gone] >> 32).astype(np.int32)])
+            br_b = np.concatenate([br_b, (held_key[gone] & 0xFFFFFFFF).astype(np.int32)])
+            br_reason = np.concatenate([br_reason,
+                                        np.full(int(gone.sum()), REASSIGNED, np.int8)])
+            br_len = np.concatenate([br_len, held_len[gone]])
         a = np.concatenate([a, ca[accept]])
         b = np.concatenate([b, cb[accept]])
-        since = np.concatenate([since, np.full(int(accept.sum()), t0, np.int64)])
+        since = np.concatenate([since, new_since])
+        review = np.concatenate([review, np.full(int(accept.sum()), t_ns, np.int64)])
+        link_cls = np.concatenate([link_cls, cls[accept].astype(np.int8)])
         length = np.concatenate([length, c_len[accept]])
         order = np.lexsort((b, a))
         self.a, self.b, self.since_ns = a[order], b[order], since[order]
+        self.review_ns, self.cls = review[order], link_cls[order]
         self.t_last_ns = t_ns
         length = length[order]
         state = link_state(t_ns, self.since_ns, self.acquisition_ns)
