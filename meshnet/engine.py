@@ -139,16 +139,21 @@ class FluidEngine:
         Rate of one terminal, for the ideal-mesh comparison.
     ideal_comm_time : callable, optional
         ``ideal_comm_time(phases, rate_bps) -> seconds`` on an ideal mesh.
+    injection_bps : dict, optional
+        ``{node id: rate}``: a cap on the node's total sending rate and, separately, on its
+        total receiving rate (a compute node's network interface), enforced in the
+        allocation as one extra resource per direction.
     """
 
     def __init__(self, jobs, policy, allocate, background=None, terminal_rate_bps=100e9,
-                 ideal_comm_time=None):
+                 ideal_comm_time=None, injection_bps=None):
         self.policy = policy
         self.allocate = allocate
         self.flows = _Flows()
         self.jobs = [_JobState(job=j, index=i, phases=[]) for i, j in enumerate(jobs)]
         self.terminal_rate_bps = float(terminal_rate_bps)
         self._ideal_comm_time = ideal_comm_time
+        self._nic = dict(injection_bps or {})
         self._active = np.zeros(0, dtype=np.int64)
         self._planned = False
         self._prev_utilisation = None
@@ -398,14 +403,49 @@ class FluidEngine:
         sub_edges = routes.path_edges[_ranges(ep[path_ids], ecounts)].astype(np.int32)
         sub_indptr = np.zeros(path_ids.shape[0] + 1, dtype=np.int64)
         np.cumsum(ecounts, out=sub_indptr[1:])
+        capacity = snapshot.capacity_bps
+        alloc_indptr, alloc_edges = sub_indptr, sub_edges
+        if self._nic:
+            capacity, alloc_indptr, alloc_edges = self._with_nic_resources(
+                snapshot, np.repeat(act[idx], counts), sub_indptr, sub_edges)
         path_rates, flow_rates = self.allocate(
-            snapshot.capacity_bps, flow_path_indptr, sub_indptr, sub_edges,
+            capacity, flow_path_indptr, alloc_indptr, alloc_edges,
             routes.path_fraction[path_ids], fl.weight[act[idx]], fl.demand_bps[act[idx]])
         rates = np.zeros(n)
         rates[idx] = flow_rates
         edge_rate = np.bincount(sub_edges, weights=np.repeat(path_rates, ecounts),
                                 minlength=snapshot.n_edges)
         return rates, blackholed, edge_rate
+
+    def _with_nic_resources(self, snapshot, path_flow, indptr, edges):
+        """Append each path's source-out and destination-in interface as extra resources.
+
+        Resource ``E + 2k`` is node k's sending interface, ``E + 2k + 1`` its receiving one
+        (k indexes the capped nodes); uncapped ends add nothing.
+        """
+        nodes = np.fromiter(self._nic, np.int64, len(self._nic))
+        caps = np.fromiter(self._nic.values(), np.float64, len(self._nic))
+        slot = np.full(snapshot.n_nodes, -1, np.int64)
+        slot[nodes] = np.arange(nodes.shape[0])
+        e = snapshot.n_edges
+        out_res = slot[self.flows.src[path_flow]]
+        in_res = slot[self.flows.dst[path_flow]]
+        extra_out = np.where(out_res >= 0, e + 2 * out_res, -1)
+        extra_in = np.where(in_res >= 0, e + 2 * in_res + 1, -1)
+        n_paths = indptr.shape[0] - 1
+        lens = np.diff(indptr) + (extra_out >= 0) + (extra_in >= 0)
+        new_indptr = np.zeros(n_paths + 1, np.int64)
+        np.cumsum(lens, out=new_indptr[1:])
+        new_edges = np.empty(int(new_indptr[-1]), np.int32)
+        # Old edges keep their order, shifted by one where an out-interface comes first.
+        shift = np.repeat(new_indptr[:-1] - indptr[:-1] + (extra_out >= 0), np.diff(indptr))
+        new_edges[np.arange(edges.shape[0]) + shift] = edges
+        has_out = extra_out >= 0
+        new_edges[new_indptr[:-1][has_out]] = extra_out[has_out]
+        has_in = extra_in >= 0
+        new_edges[new_indptr[1:][has_in] - 1] = extra_in[has_in]
+        capacity = np.concatenate([snapshot.capacity_bps, np.repeat(caps, 2)])
+        return capacity, new_indptr, new_edges
 
     # ------------------------------------------------------------------ the step
     def step(self, snapshot, dt_s: float, future=None) -> StepRecord:

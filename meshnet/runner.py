@@ -155,7 +155,7 @@ def build_traffic(scenario, world):
     return compute, jobs, background
 
 
-def make_engine(scenario, world, jobs, background):
+def make_engine(scenario, world, jobs, background, compute=None):
     from .allocation import allocate_multipath
     from .engine import FluidEngine
     from .routing import make_policy
@@ -173,9 +173,12 @@ def make_engine(scenario, world, jobs, background):
                                   path_edges, path_fraction, weight=weight,
                                   demand_bps=demand_bps)
 
+    nic = None
+    if compute is not None and compute.injection_bps is not None:
+        nic = {int(u): float(compute.injection_bps) for u in compute.node_ids}
     return FluidEngine(jobs, policy, alloc, background=background,
                        terminal_rate_bps=scenario.links.capacity_bps,
-                       ideal_comm_time=ideal_comm_time_s)
+                       ideal_comm_time=ideal_comm_time_s, injection_bps=nic)
 
 
 @dataclass
@@ -254,7 +257,7 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     out_dir = prepare_dir(Path(out_dir))
     world = build_world(scenario)
     compute, jobs, background = build_traffic(scenario, world)
-    engine = make_engine(scenario, world, jobs, background)
+    engine = make_engine(scenario, world, jobs, background, compute)
     step_s = len(grid) > 1 and grid.step_ns / NS_PER_S or scenario.run.step_s
     link_model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
                            step_s)

@@ -187,3 +187,18 @@ def test_flows_ending_within_clock_resolution_do_not_stall():
     eng = FluidEngine([job], LinePolicy(), alloc)
     eng.step(snap, 1.0)
     assert eng.job_records()[0]["step"] == 0
+
+
+def test_injection_cap_limits_a_nodes_total_send_rate():
+    # Node 0 sends 1 GB to node 1 and 1 GB to node 2 over 10 Gbps links; its interface
+    # caps the sum at 4 Gbps: 2 Gbps each, both done at 8 Gb / 2 Gbps = 4 s.
+    snap = line_snapshot([10 * GBPS, 10 * GBPS])
+    job = OnePhaseJob([0, 0], [1, 2], [1e9, 1e9])
+    eng = FluidEngine([job], LinePolicy(), alloc, injection_bps={0: 4 * GBPS})
+    eng.step(snap, 10.0)
+    np.testing.assert_allclose(eng.flow_records(10.0)["end_s"], [4.0, 4.0], rtol=1e-12)
+    # Receiving side: node 2 capped at 5 Gbps for flows from 0 and 1.
+    job = OnePhaseJob([0, 1], [2, 2], [1e9, 1e9])
+    eng = FluidEngine([job], LinePolicy(), alloc, injection_bps={2: 5 * GBPS})
+    eng.step(snap, 10.0)
+    np.testing.assert_allclose(eng.flow_records(10.0)["end_s"], [3.2, 3.2], rtol=1e-12)
