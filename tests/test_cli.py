@@ -196,3 +196,21 @@ def test_info_lists_scenarios(capsys):
     code, out, _ = run_cli(["info"], capsys)
     assert code == 0
     assert "numba threads" in out and "starlink_550_training" in out
+
+
+def test_every_routing_policy_runs_end_to_end(small, tmp_path, capsys):
+    from meshnet.routing.policies import ROUTING_POLICIES
+
+    policies = ROUTING_POLICIES.names()
+    routing = ", ".join(f'"{p}"' for p in policies)
+    small.write_text(small.read_text()
+                     + f'\n[compare]\nrouting = [{routing}]\nallocation = ["proportional"]\n')
+    out_dir = tmp_path / "cmp"
+    code, out, err = run_cli(["run", small, "--out", out_dir, "-q", "--no-plots",
+                              "--duration", "20"], capsys)
+    assert code == 0, err
+    summary = json.loads((out_dir / "comparison.json").read_text())
+    assert set(summary) == {f"routing-{p}" for p in policies} | {"allocation-proportional"}
+    for label in summary:
+        assert (out_dir / label / "jobs.parquet").is_file()
+    assert "routing-predictive" in out
