@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # skyfield-data warns once its Earth-orientation table passes its end date; skyfield then
+    # holds the last UT1-UTC prediction (metres of position error, irrelevant to link
+    # geometry). Say nothing on the command line; library users still see the warning.
+    warnings.filterwarnings("ignore", message=".*finals2000A.all has expired",
+                            category=RuntimeWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

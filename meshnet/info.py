@@ -33,7 +33,7 @@ def info_text() -> str:
         f"scipy          {scipy.__version__}",
         f"sgp4           {sgp4.__version__} (C++ accelerated: {_sgp4_accelerated()})",
         f"skyfield       {skyfield.__version__}",
-        f"skyfield-data  {getattr(skyfield_data, '__version__', '?')} "
+        f"skyfield-data  {_version('skyfield-data')} "
         f"({skyfield_data.get_skyfield_data_path()})",
         f"pyarrow        {pyarrow.__version__}",
         f"numba threads  {numba.get_num_threads()} (threading layer: {layer})",
@@ -41,6 +41,15 @@ def info_text() -> str:
         "scenarios      " + ", ".join(builtin_scenarios()),
     ]
     return "\n".join(lines)
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:  # pragma: no cover
+        return "?"
 
 
 def _sgp4_accelerated() -> bool:
