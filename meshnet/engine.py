@@ -134,6 +134,8 @@ class FluidEngine:
         :func:`meshnet.allocation.allocate_multipath` with a method bound.
     background : tuple, optional
         ``(src, dst, demand_bps)`` arrays of persistent, demand-capped flows.
+    background_weight : float
+        Weight of the background flows in weighted max-min fairness (jobs carry their own).
     terminal_rate_bps : float
         Rate of one terminal, for the ideal-mesh comparison.
     ideal_comm_time : callable, optional
@@ -145,7 +147,7 @@ class FluidEngine:
     """
 
     def __init__(self, jobs, policy, allocate, background=None, terminal_rate_bps=100e9,
-                 ideal_comm_time=None, injection_bps=None):
+                 ideal_comm_time=None, injection_bps=None, background_weight=1.0):
         self.policy = policy
         self.allocate = allocate
         self.flows = _Flows()
@@ -166,7 +168,8 @@ class FluidEngine:
         if background is not None:
             bsrc, bdst, bdemand = (np.asarray(x) for x in background)
             if bsrc.size:
-                ids = self.flows.add_many(bsrc, bdst, -1, -1, -1, np.inf, bdemand, 1.0, 0.0)
+                ids = self.flows.add_many(bsrc, bdst, -1, -1, -1, np.inf, bdemand,
+                                          float(background_weight), 0.0)
                 self._active = np.concatenate([self._active, ids])
                 self._bg_pairs = np.stack([bsrc, bdst], axis=1).astype(np.int64)
 

@@ -178,7 +178,8 @@ def make_engine(scenario, world, jobs, background, compute=None):
         nic = {int(u): float(compute.injection_bps) for u in compute.node_ids}
     return FluidEngine(jobs, policy, alloc, background=background,
                        terminal_rate_bps=scenario.links.capacity_bps,
-                       ideal_comm_time=ideal_comm_time_s, injection_bps=nic)
+                       ideal_comm_time=ideal_comm_time_s, injection_bps=nic,
+                       background_weight=scenario.traffic.background.weight)
 
 
 @dataclass
