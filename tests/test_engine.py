@@ -202,3 +202,17 @@ def test_injection_cap_limits_a_nodes_total_send_rate():
     eng = FluidEngine([job], LinePolicy(), alloc, injection_bps={2: 5 * GBPS})
     eng.step(snap, 10.0)
     np.testing.assert_allclose(eng.flow_records(10.0)["end_s"], [3.2, 3.2], rtol=1e-12)
+
+
+def test_background_weight_shares_links_by_weight():
+    # One 12 Gbps link: a job flow (weight 1) and an elastic-enough background flow
+    # (weight 3, demand 100 Gbps) share it 3 to 9.
+    snap = line_snapshot([12 * GBPS])
+    job = OnePhaseJob([0], [1], [3e9])  # 3 GB: still running after 1 s at 3 Gbps
+    bg = (np.array([0]), np.array([1]), np.array([100 * GBPS]))
+    eng = FluidEngine([job], LinePolicy(), alloc, background=bg, background_weight=3.0)
+    eng.step(snap, 1.0)
+    fl = eng.flow_records(1.0)
+    rates = dict(zip(fl["job"], fl["mean_rate_gbps"], strict=True))
+    assert rates["job"] == pytest.approx(3.0, rel=1e-9)
+    assert rates["background"] == pytest.approx(9.0, rel=1e-9)
