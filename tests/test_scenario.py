@@ -125,3 +125,12 @@ def test_errors_inside_optional_tables_are_their_own(tmp_path):
     with pytest.raises(ScenarioError, match=r"unknown key \[constellation.cluster\].n_sat; "
                                             r"did you mean 'n_sats'\?"):
         load_scenario(write(tmp_path, text))
+
+
+def test_readme_example_scenario_is_valid():
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (example,) = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    sc = parse_scenario(example)
+    assert sc.traffic.jobs[0].model_params == 7e9
