@@ -570,28 +570,11 @@ def ecmp_paths_many_serial(indptr, indices, masks, row_of_pair, src, dst, max_pa
 
 
 @njit(cache=True)
-def _grow_i32(a, need):
+def _grow(a, need):
+    """``a`` if it holds ``need`` items, else a copy at least twice as long (same dtype)."""
     if need <= a.shape[0]:
         return a
-    b = np.empty(max(need, 2 * a.shape[0]), np.int32)
-    b[: a.shape[0]] = a
-    return b
-
-
-@njit(cache=True)
-def _grow_f64(a, need):
-    if need <= a.shape[0]:
-        return a
-    b = np.empty(max(need, 2 * a.shape[0]), np.float64)
-    b[: a.shape[0]] = a
-    return b
-
-
-@njit(cache=True)
-def _grow_i64(a, need):
-    if need <= a.shape[0]:
-        return a
-    b = np.empty(max(need, 2 * a.shape[0]), np.int64)
+    b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
     b[: a.shape[0]] = a
     return b
 
@@ -716,11 +699,11 @@ def _yen_pair(indptr, indices, weights, relay_ok, src, dst, k, out_nodes, out_ed
                         break
                 if not dup:
                     need = used + total_len + 1
-                    c_nodes = _grow_i32(c_nodes, need)
-                    c_edges = _grow_i32(c_edges, need)
-                    c_start = _grow_i64(c_start, n_cand + 1)
-                    c_len = _grow_i64(c_len, n_cand + 1)
-                    c_cost = _grow_f64(c_cost, n_cand + 1)
+                    c_nodes = _grow(c_nodes, need)
+                    c_edges = _grow(c_edges, need)
+                    c_start = _grow(c_start, n_cand + 1)
+                    c_len = _grow(c_len, n_cand + 1)
+                    c_cost = _grow(c_cost, n_cand + 1)
                     if c_alive.shape[0] < n_cand + 1:
                         na = np.zeros(2 * c_alive.shape[0], np.bool_)
                         na[: c_alive.shape[0]] = c_alive
