@@ -96,6 +96,32 @@ def _pop(heap, pos, k1, k2, size):
 # --------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, inline="always")
+def _decrease_key4(hk, hn, pos, node, key, size):
+    """Insert ``node`` with ``key`` or lower its key in the 4-ary heap; return the heap size.
+
+    ``pos[node]`` is its slot (-1: not in the heap). Sifts up by moving parents down, one
+    write per level.
+    """
+    i = pos[node]
+    if i < 0:
+        i = size
+        size += 1
+    while i > 0:
+        p = (i - 1) >> 2
+        if key < hk[p]:
+            hk[i] = hk[p]
+            hn[i] = hn[p]
+            pos[hn[i]] = i
+            i = p
+        else:
+            break
+    hk[i] = key
+    hn[i] = node
+    pos[node] = i
+    return size
+
+
 @njit(cache=True)
 def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, use_masks, init_nodes,
                   init_dist, target, dist, pred, pred_edge, rank, hk, hn, pos):
@@ -125,22 +151,7 @@ def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, use_mask
         if nd >= dist[r]:
             continue
         dist[r] = nd
-        i = pos[r]
-        if i < 0:
-            i = size
-            size += 1
-        while i > 0:
-            p = (i - 1) >> 2
-            if nd < hk[p]:
-                hk[i] = hk[p]
-                hn[i] = hn[p]
-                pos[hn[i]] = i
-                i = p
-            else:
-                break
-        hk[i] = nd
-        hn[i] = r
-        pos[r] = i
+        size = _decrease_key4(hk, hn, pos, r, nd, size)
     count = 0
     while size > 0:
         d = hk[0]
@@ -192,22 +203,7 @@ def dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, use_mask
                 dist[v] = nd
                 pred[v] = u
                 pred_edge[v] = e
-                i = pv
-                if i < 0:
-                    i = size
-                    size += 1
-                while i > 0:
-                    p = (i - 1) >> 2
-                    if nd < hk[p]:
-                        hk[i] = hk[p]
-                        hn[i] = hn[p]
-                        pos[hn[i]] = i
-                        i = p
-                    else:
-                        break
-                hk[i] = nd
-                hn[i] = v
-                pos[v] = i
+                size = _decrease_key4(hk, hn, pos, v, nd, size)
             elif nd == dv and u < pred[v]:
                 pred[v] = u
                 pred_edge[v] = e
