@@ -25,6 +25,12 @@ def _add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   help="override a scenario key, e.g. --set routing.policy=predictive "
+                        "--set links.acquisition_s=10 (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meshnet",
@@ -42,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output directory (default: runs/<scenario name>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_run)
 
@@ -54,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Validate a scenario and print every table with defaults "
                                    "filled in.")
     p.add_argument("scenario")
+    _add_set(p)
     p.set_defaults(func=_cmd_show)
 
     p = sub.add_parser("positions", help="satellite positions to Parquet",
@@ -78,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compute the windows on a Dask cluster (scheduler address, or 'local')")
     p.add_argument("--windows", type=int, metavar="N",
                    help="number of time windows (default: 4 per worker)")
+    _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_links)
 
@@ -89,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dst", required=True, help="ground station or satellite name, or node id")
     _add_time_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="FILE.csv|FILE.parquet")
+    _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_paths)
 
@@ -133,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _scenario(args):
-    from .scenario import load_scenario
+    from .scenario import apply_overrides, load_scenario
 
-    return load_scenario(args.scenario)
+    return apply_overrides(load_scenario(args.scenario), getattr(args, "set", None))
 
 
 def _grid(scenario, args):

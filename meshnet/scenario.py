@@ -143,6 +143,67 @@ def _topologies_root():
         return Path(__file__).resolve().parent.parent / "topologies"
 
 
+def parse_override(text: str) -> tuple[list[str], object]:
+    """``"links.acquisition_s=10"`` -> ``(["links", "acquisition_s"], 10)``.
+
+    The value is read as a TOML value (numbers, booleans, quoted strings, arrays); anything
+    that is not valid TOML is taken as a plain string, so ``routing.policy=predictive`` works.
+
+    Examples
+    --------
+    >>> parse_override("links.acquisition_s=10")
+    (['links', 'acquisition_s'], 10)
+    >>> parse_override("routing.policy=predictive")
+    (['routing', 'policy'], 'predictive')
+    """
+    key, sep, raw = text.partition("=")
+    path = [p.strip() for p in key.strip().split(".")]
+    if not sep or len(path) < 2 or not all(path):
+        raise ScenarioError(f"--set {text}: expected TABLE.KEY=VALUE, e.g. "
+                            "links.acquisition_s=10 or routing.policy=predictive")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(scenario: Scenario, overrides) -> Scenario:
+    """A copy of ``scenario`` with ``TABLE.KEY=VALUE`` overrides applied and re-validated.
+
+    Examples
+    --------
+    >>> sc = apply_overrides(load_scenario("starlink_550"), ["links.acquisition_s=10"])
+    >>> sc.links.acquisition_s
+    10.0
+    """
+    if not overrides:
+        return scenario
+    tables = dict(_tables())
+    field_of = {"scenario": "run"}
+    values = {}
+    for text in overrides:
+        path, value = parse_override(text)
+        table = path[0]
+        if table not in tables:
+            close = difflib.get_close_matches(table, list(tables), n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else "tables: " + ", ".join(tables)
+            raise ScenarioError(f"--set {text}: unknown table '{table}'; {hint}")
+        attr = field_of.get(table, table)
+        doc = values.setdefault(table, dataclasses.asdict(getattr(scenario, attr)))
+        node = doc
+        for part in path[1:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[path[-1]] = value
+    changed = {}
+    for table, doc in values.items():
+        changed[field_of.get(table, table)] = parse_table(tables[table], doc, table, "--set")
+    note = "\n".join(f"# --set {o}" for o in overrides)
+    return dataclasses.replace(scenario, **changed, text=f"{scenario.text.rstrip()}\n{note}\n")
+
+
 def builtin_scenarios() -> list[str]:
     """Names of the scenario files shipped with meshnet."""
     root = _topologies_root()

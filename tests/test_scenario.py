@@ -134,3 +134,23 @@ def test_readme_example_scenario_is_valid():
     (example,) = re.findall(r"```toml\n(.*?)```", readme, re.S)
     sc = parse_scenario(example)
     assert sc.traffic.jobs[0].model_params == 7e9
+
+
+def test_overrides_apply_and_revalidate(tmp_path):
+    from meshnet.scenario import apply_overrides
+
+    sc = load_scenario(write(tmp_path, GOOD))
+    sc2 = apply_overrides(sc, ["links.acquisition_s=10", "routing.policy=predictive",
+                               "scenario.seed=9", "traffic.background.enabled=false"])
+    assert sc2.links.acquisition_s == 10.0
+    assert sc2.routing.policy == "predictive"
+    assert sc2.run.seed == 9
+    assert sc2.traffic.background.enabled is False
+    assert sc.links.acquisition_s == 30.0  # the original is untouched
+    assert "# --set routing.policy=predictive" in sc2.text
+    for bad, needle in (("links.acquisiton_s=1", "did you mean 'acquisition_s'"),
+                        ("lnks.x=1", "did you mean 'links'"),
+                        ("links.max_range_km=-1", "must be > 0"),
+                        ("links", "expected TABLE.KEY=VALUE")):
+        with pytest.raises(ScenarioError, match=needle):
+            apply_overrides(sc, [bad])
