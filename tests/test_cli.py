@@ -214,3 +214,35 @@ def test_every_routing_policy_runs_end_to_end(small, tmp_path, capsys):
     for label in summary:
         assert (out_dir / label / "jobs.parquet").is_file()
     assert "routing-predictive" in out
+
+
+def test_pipeline_and_moe_jobs_run_beside_allreduce(small, tmp_path, capsys):
+    text = small.read_text().replace("plane_count = 2\nslot_count = 3", "plane_count = 2\n"
+                                     "slot_count = 4")
+    text += """
+[[traffic.jobs]]
+name = "pipe"
+kind = "pipeline"
+stages = 4
+activation_bytes = 50e6
+micro_batches = 4
+compute_s = 0.5
+
+[[traffic.jobs]]
+name = "moe"
+kind = "moe_alltoall"
+tokens_per_step = 4096
+hidden_size = 1024
+top_k = 2
+compute_s = 0.5
+"""
+    small.write_text(text)
+    out_dir = tmp_path / "mixed"
+    code, out, err = run_cli(["run", small, "--out", out_dir, "-q", "--no-plots"], capsys)
+    assert code == 0, err
+    summary = json.loads((out_dir / "summary.json").read_text())
+    done = {j["job"]: j["steps_done"] for j in summary["jobs"]}
+    assert set(done) == {"job", "pipe", "moe"}
+    assert min(done.values()) >= 1
+    jobs = pq.read_table(out_dir / "jobs.parquet").to_pandas()
+    assert (jobs["comm_time_s"] > 0).all()
