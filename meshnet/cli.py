@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario")
     _add_time_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="FILE.parquet")
+    _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_positions)
 
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario")
     _add_time_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_export_hypatia)
 
