@@ -18,6 +18,9 @@ import pyarrow as pa
 from .io.datasets import AtomicParquetWriter, prepare_dir, run_metadata, write_json_atomic
 from .units import NS_PER_S
 
+#: Bins of the link-utilisation histogram kept during a run (2 % each).
+UTIL_BINS = 50
+
 #: Steps propagated per SGP4 call: large enough to amortise the call, small enough for memory.
 CHUNK_STEPS = 60
 
@@ -48,6 +51,16 @@ class StepStats:
     links_total: list = field(default_factory=list)
     mean_util: list = field(default_factory=list)
     events: list = field(default_factory=list)
+    #: Histogram of the utilisation of up ISLs over all steps (UTIL_BINS bins over [0, 1]).
+    util_hist: np.ndarray = field(default_factory=lambda: np.zeros(UTIL_BINS, np.int64))
+    #: Up ISL link-steps that carried any traffic.
+    busy_link_steps: int = 0
+
+    def add_utilisation(self, util: np.ndarray) -> None:
+        """Fold one step's up-ISL utilisations into the running histogram."""
+        idx = np.minimum((np.clip(util, 0.0, 1.0) * UTIL_BINS).astype(np.int64), UTIL_BINS - 1)
+        self.util_hist += np.bincount(idx, minlength=UTIL_BINS)
+        self.busy_link_steps += int(np.count_nonzero(util > 0))
 
 
 @dataclass
@@ -327,6 +340,7 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame)
     stats.links_up.append(int(np.count_nonzero(up)))
     stats.links_total.append(int(n_links))
     stats.mean_util.append(float(util[isl_up].mean()) if isl_up.any() else 0.0)
+    stats.add_utilisation(util[isl_up])
     stats.events.append(rec.n_events)
     # The map shows the busiest instant of the run (highest mean ISL utilisation).
     if map_frame is None or stats.mean_util[-1] > map_frame["mean_util"]:
