@@ -246,3 +246,18 @@ compute_s = 0.5
     assert min(done.values()) >= 1
     jobs = pq.read_table(out_dir / "jobs.parquet").to_pandas()
     assert (jobs["comm_time_s"] > 0).all()
+
+
+def test_default_scenario_runs(tmp_path, capsys):
+    """``meshnet run`` with no scenario: the built-in default, briefly."""
+    out_dir = tmp_path / "default"
+    code, out, err = run_cli(["run", "--duration", "12", "--out", out_dir, "-q", "--no-plots"],
+                             capsys)
+    assert code == 0, err
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["scenario"] == "starlink_550_training"
+    assert summary["satellites"] == 1584 and summary["ground_stations"] == 100
+    (job,) = summary["jobs"]
+    assert job["nodes"] == 64 and job["steps_done"] >= 1
+    # 7B bf16 ring: 2 x 63/64 x 14 GB per rank at <= 100 Gbps, after 2 s of compute.
+    assert job["mean_step_s"] > 2.0 + 2 * 63 / 64 * 14e9 * 8 / 100e9
