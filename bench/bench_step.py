@@ -1,12 +1,12 @@
 """One whole emulation step on Starlink Gen1: links, routing, allocation and the fluid engine.
 
 Scenario: ``starlink_gen1`` (4,408 satellites, +Grid, all feasibility checks) with the 100
-built-in ground stations, 64 compute satellites (an 8 x 8 block of shell 1) running a ring all-reduce of a 7B-parameter
-bf16 model, and background traffic among the cities. Prints the time per stage and per step
-against the 50 ms target, and beside Hypatia's reported per-step time (satgenpy needs about
-15.3 s per 100 ms step for Starlink-550 alone on this machine class; quoted from
-``../shared/data/hypatia_kuiper_630/README.md``, not re-measured here: Hypatia only computes
-routes, not allocation or traffic).
+built-in ground stations, 64 compute satellites (an 8 x 8 block of shell 1) running a ring
+all-reduce of a 7B-parameter bf16 model, and background traffic among the cities. Prints the
+time per stage and per step against the 50 ms target, and beside Hypatia's reported per-step
+time (satgenpy needs about 15.3 s per 100 ms step for Starlink-550 alone on this machine class;
+quoted from ``../shared/data/hypatia_kuiper_630/README.md``, not re-measured here: Hypatia
+only computes routes, not allocation or traffic).
 
 Run: ``python bench/bench_step.py [--quick]``
 """
