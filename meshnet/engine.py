@@ -165,6 +165,7 @@ class FluidEngine:
         self._bg_pairs = np.zeros((0, 2), dtype=np.int64)
         self._pairs_cache = None
         self._prev_primary: dict | None = None
+        self._pair_max_delay = None  # per routed pair, cached per step
         if background is not None:
             bsrc, bdst, bdemand = (np.asarray(x) for x in background)
             if bsrc.size:
@@ -308,16 +309,22 @@ class FluidEngine:
         return np.where(self._pair_key[pos] == key, pos, -1)
 
     def _pair_delays(self, src, dst) -> np.ndarray:
+        """Largest one-way delay over each pair's paths (0 where unreachable), vectorised."""
         routes = self._routes
         if routes is None or len(src) == 0:
             return np.zeros(len(src))
+        if self._pair_max_delay is None:
+            ptr = routes.pair_path_indptr
+            counts = np.diff(ptr)
+            per_pair = np.zeros(counts.shape[0])
+            has = (counts > 0) & np.asarray(routes.pair_reachable, bool)
+            if counts.shape[0]:
+                # A trailing 0 keeps every start a valid index (delays are >= 0).
+                padded = np.append(np.asarray(routes.path_delay_s, np.float64), 0.0)
+                per_pair[has] = np.maximum.reduceat(padded, ptr[:-1])[has]
+            self._pair_max_delay = per_pair
         p = self._pair_index(src, dst)
-        out = np.zeros(p.shape[0])
-        for k, pk in enumerate(p.tolist()):
-            if pk >= 0 and routes.pair_reachable[pk]:
-                a, b = routes.pair_path_indptr[pk], routes.pair_path_indptr[pk + 1]
-                out[k] = float(np.max(routes.path_delay_s[a:b])) if b > a else 0.0
-        return out
+        return np.where(p >= 0, self._pair_max_delay[np.maximum(p, 0)], 0.0)
 
     def _route(self, snapshot, future):
         pairs = self._all_pairs()
@@ -333,6 +340,7 @@ class FluidEngine:
             util = _map_edge_values(self._prev_snapshot, snapshot, util)
         self._routes = self.policy.route(snapshot, src, dst, t_ns=snapshot.t_ns,
                                          edge_utilisation=util, future=future)
+        self._pair_max_delay = None
         return src, dst
 
     def _track_paths(self, snapshot, t0_s: float) -> None:

@@ -216,3 +216,14 @@ def test_background_weight_shares_links_by_weight():
     rates = dict(zip(fl["job"], fl["mean_rate_gbps"], strict=True))
     assert rates["job"] == pytest.approx(3.0, rel=1e-9)
     assert rates["background"] == pytest.approx(9.0, rel=1e-9)
+
+
+def test_pair_delays_take_the_slowest_path_and_zero_for_unreachable():
+    eng = FluidEngine([], LinePolicy(), alloc)
+    eng._routes = SimpleNamespace(pair_path_indptr=np.array([0, 2, 2, 3, 3]),
+                                  path_delay_s=np.array([0.1, 0.3, 0.2]),
+                                  pair_reachable=np.array([True, False, True, False]))
+    eng._n_nodes = 10
+    eng._pair_key = np.array([1, 2, 3, 4])  # pairs (0, 1) ... (0, 4)
+    got = eng._pair_delays(np.zeros(5, np.int32), np.array([1, 2, 3, 4, 5]))
+    np.testing.assert_allclose(got, [0.3, 0.0, 0.2, 0.0, 0.0])
