@@ -959,6 +959,22 @@ def disjoint_many_serial(indptr, indices, weights, reverse_edge, relay_ok, src, 
 # --------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, inline="always")
+def _edge_index(indptr, indices, a, b):
+    """Index of edge ``a -> b`` by binary search in a sorted CSR row, -1 if absent."""
+    lo = indptr[a]
+    hi = indptr[a + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if indices[mid] < b:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < indptr[a + 1] and indices[lo] == b:
+        return lo
+    return -1
+
+
 @njit(cache=True)
 def reverse_edges(indptr, indices):
     """``rev[e]`` = index of edge ``v -> u`` for edge ``e = u -> v`` (-1 if absent).
@@ -969,17 +985,7 @@ def reverse_edges(indptr, indices):
     rev = np.full(indices.shape[0], -1, np.int32)
     for u in range(n):
         for e in range(indptr[u], indptr[u + 1]):
-            v = indices[e]
-            lo = indptr[v]
-            hi = indptr[v + 1]
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if indices[mid] < u:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < indptr[v + 1] and indices[lo] == u:
-                rev[e] = lo
+            rev[e] = _edge_index(indptr, indices, indices[e], u)
     return rev
 
 
@@ -990,18 +996,8 @@ def find_edges(indptr, indices, u, v):
     for i in range(u.shape[0]):
         a = u[i]
         b = v[i]
-        if a < 0 or b < 0:
-            continue
-        lo = indptr[a]
-        hi = indptr[a + 1]
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if indices[mid] < b:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < indptr[a + 1] and indices[lo] == b:
-            out[i] = lo
+        if a >= 0 and b >= 0:
+            out[i] = _edge_index(indptr, indices, a, b)
     return out
 
 
