@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from meshnet.kernels._geometry import OMEGA_EARTH_RAD_S  # noqa: E402
 from meshnet.links import LinksConfig, evaluate_links, link_model, model_tables  # noqa: E402
-from meshnet.links.topology import (  # noqa: E402
+from meshnet.links.dynamic import (  # noqa: E402
     DynamicTopology,
     _inplane_pairs,
     _merge_candidates,

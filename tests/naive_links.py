@@ -106,8 +106,8 @@ def naive_reason(ra, rb, va, vb, sun, *, graze_alt_km=80.0, range_cap_km=5400.0,
 
 
 def brute_candidates(r_km, v_km_s, free, k, coplanar_tolerance_deg, range_km):
-    """All-pairs numpy twin of ``meshnet.links.topology.kdtree_candidates``."""
-    from meshnet.links.topology import _inplane_pairs, _merge_candidates, orbit_normals
+    """All-pairs numpy twin of ``meshnet.links.dynamic.kdtree_candidates``."""
+    from meshnet.links.dynamic import _inplane_pairs, _merge_candidates, orbit_normals
 
     nf = free.shape[0]
     if nf < 2:

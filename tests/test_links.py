@@ -41,7 +41,7 @@ from meshnet.links import (  # noqa: E402
     plane_keys,
 )
 from meshnet.links.capacity import capacity_bps  # noqa: E402
-from meshnet.links.topology import kdtree_candidates  # noqa: E402
+from meshnet.links.dynamic import kdtree_candidates  # noqa: E402
 from meshnet.units import C_KM_S, R_EARTH_KM  # noqa: E402
 
 S = 1_000_000_000
