@@ -11,26 +11,34 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MeshnetError
+from .latency import LatencyBound
 from .units import NS_PER_S
 
 CHUNK_STEPS = 200
 
 
-def scenario_snapshots(scenario, world, grid, progress=False):
-    """Yield the scenario's :class:`~meshnet.graph.Snapshot` at every step of ``grid``."""
+def scenario_snapshots(scenario, world, grid, progress=False, on_positions=None):
+    """Yield the scenario's :class:`~meshnet.graph.Snapshot` at every step of ``grid``.
+
+    ``on_positions(t_ns, r_km)``, if given, is called with the satellites' Earth-fixed
+    positions before each snapshot is yielded.
+    """
     if world.hypatia is not None:
-        yield from _hypatia_snapshots(world, grid, progress)
+        yield from _hypatia_snapshots(world, grid, progress, on_positions)
         return
     from .links import LinkModel
     from .runner import snapshot_stream
 
     step_s = grid.step_ns / NS_PER_S if len(grid) > 1 else scenario.run.step_s
     model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground, step_s)
-    for _k, _t, _r, _table, snap in snapshot_stream(scenario, world, grid, model, progress):
+    for _k, t_ns, r_km, _table, snap in snapshot_stream(scenario, world, grid, model,
+                                                         progress):
+        if on_positions is not None:
+            on_positions(t_ns, r_km)
         yield snap
 
 
-def _hypatia_snapshots(world, grid, progress):
+def _hypatia_snapshots(world, grid, progress, on_positions=None):
     from .orbits.propagate import propagate
     from .routing.hypatia import hypatia_snapshot, hypatia_topology
     from .runner import _progress
@@ -42,6 +50,8 @@ def _hypatia_snapshots(world, grid, progress):
             sub = grid[c0:c0 + CHUNK_STEPS]
             r_km = propagate(world.constellation, sub).r_km
             for i in range(len(sub)):
+                if on_positions is not None:
+                    on_positions(int(sub.t_ns[i]), r_km[i])
                 yield hypatia_snapshot(topology, r_km[i], int(sub.t_ns[i]))
                 if bar is not None:
                     bar.update(1)
@@ -71,8 +81,15 @@ def run_paths(scenario, grid, src: str, dst: str, out: Path, progress=True) -> s
     if src_id == dst_id:
         raise MeshnetError(f"--src and --dst name the same node ({names[src_id]})")
     policy = make_policy(scenario.routing, world.n_nodes, relay_mask(scenario, world))
-    trace = trace_paths(scenario_snapshots(scenario, world, grid, progress), src_id, dst_id,
-                        policy)
+    bounds_s = []
+    bound = LatencyBound.for_world(scenario, world)
+
+    def record_bound(t_ns, r_km):
+        bounds_s.append(float(bound.one_way_s([src_id], [dst_id], r_km)[0]))
+
+    trace = trace_paths(scenario_snapshots(scenario, world, grid, progress, record_bound),
+                        src_id, dst_id, policy)
+    trace = trace.with_bound(2.0 * np.asarray(bounds_s) * 1e3)
     _write_table(Path(out), trace.columns())
     return (f"{names[src_id]} (node {src_id}) -> {names[dst_id]} (node {dst_id}), "
             f"{len(grid)} steps, routing {scenario.routing.policy}\n"

@@ -55,6 +55,8 @@ class StepStats:
     util_hist: np.ndarray = field(default_factory=lambda: np.zeros(UTIL_BINS, np.int64))
     #: Up ISL link-steps that carried any traffic.
     busy_link_steps: int = 0
+    #: Routes between ground stations against the great-circle bound (meshnet.latency).
+    stretch: object = None
 
     def add_utilisation(self, util: np.ndarray) -> None:
         """Fold one step's up-ISL utilisations into the running histogram."""
@@ -105,10 +107,23 @@ class RunResult:
             f"flows without a path   {s['unreachable_s']:.1f} flow-seconds unreachable, "
             f"{s['blackholed_s']:.1f} black-holed; {s['path_changes']} path changes, "
             f"{s['reroutes']} re-routes",
+            *_stretch_lines(s.get("latency_stretch")),
             f"outputs                {self.out_dir}",
             f"wall time              {self.wall_s:.1f} s",
         ]
         return "\n".join(lines)
+
+
+def _stretch_lines(st) -> list[str]:
+    if not st or not st["pairs"]:
+        return []
+    line = (f"RTT / great circle     median {st['median_stretch']:.2f}x, p95 "
+            f"{st['p95_stretch']:.2f}x over {st['pairs']:,} station pairs; "
+            f"{st['flagged_pairs']:,} pairs above {st['flag']:g}x")
+    w = st["worst"]
+    if st["flagged_pairs"] and w is not None:
+        line += f" (worst {w['src']} -> {w['dst']}: {w['stretch']:.2f}x)"
+    return [line]
 
 
 def _f(x, width, prec):
@@ -280,6 +295,10 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     meta = run_metadata(scenario, steps=len(grid), step_s=step_s)
     links_w = AtomicParquetWriter(out_dir / "links.parquet", LINK_SCHEMA, meta)
     stats = StepStats()
+    if world.n_ground > 1:
+        from .latency import LatencyBound, StretchStats
+
+        stats.stretch = StretchStats(LatencyBound.for_world(scenario, world))
     horizon = _lookahead_steps(scenario, step_s)
     stream = snapshot_stream(scenario, world, grid, link_model, progress=progress)
     window: deque = deque()
@@ -325,6 +344,8 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame)
     k, t_ns, r_km, table, snap = window.popleft()
     future = [w[4] for w in window] if window else None
     rec = engine.step(snap, step_s, future=future)
+    if stats.stretch is not None and rec.routes is not None:
+        stats.stretch.add(rec.pair_src, rec.pair_dst, primary_delay_s(rec.routes))
     n_links = table.a.shape[0]
     load = np.zeros(n_links)
     util = np.zeros(n_links)
@@ -348,6 +369,15 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame)
                      "r_km": np.array(r_km), "a": table.a[up], "b": table.b[up],
                      "kind": table.kind[up], "util": util[up]}
     return map_frame
+
+
+def primary_delay_s(routes) -> np.ndarray:
+    """One-way delay of each routed pair's first path (NaN where unreachable)."""
+    ptr = np.asarray(routes.pair_path_indptr)
+    has = (ptr[1:] > ptr[:-1]) & np.asarray(routes.pair_reachable, bool)
+    out = np.full(ptr.shape[0] - 1, np.nan)
+    out[has] = np.asarray(routes.path_delay_s, np.float64)[ptr[:-1][has]]
+    return out
 
 
 def _link_columns(table, names, epoch_ns, t_ns, load_gbps, util):
@@ -440,6 +470,8 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
         "reroutes": int(np.sum(fl["reroutes"])),
         "blackholed_s": float(np.sum(fl["blackholed_s"])),
         "unreachable_s": float(np.sum(fl["unreachable_s"])),
+        "latency_stretch": (None if stats.stretch is None else stats.stretch.summary(
+            world.node_names[world.n_sats:])),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import unicodedata
@@ -97,6 +98,12 @@ class PathTraceSummary:
     path_changes: int
     unreachable_steps: int
     unreachable_s: float
+    #: Great-circle RTT bound (min over the steps; constant for two ground stations).
+    min_bound_rtt_ms: float = math.nan
+    mean_stretch: float = math.nan
+    max_stretch: float = math.nan
+    #: Steps whose RTT exceeds ``STRETCH_FLAG`` x the bound.
+    flagged_steps: int = 0
 
     def __str__(self) -> str:
         if self.n_steps == self.unreachable_steps:
@@ -104,8 +111,17 @@ class PathTraceSummary:
         else:
             rtt = (f"RTT min {self.min_rtt_ms:.3f} ms, max {self.max_rtt_ms:.3f} ms, "
                    f"mean {self.mean_rtt_ms:.3f} ms")
-        return (f"{rtt}; path changes: {self.path_changes}; unreachable "
+        text = (f"{rtt}; path changes: {self.path_changes}; unreachable "
                 f"{self.unreachable_s:g} s ({self.unreachable_steps} of {self.n_steps} steps)")
+        if math.isfinite(self.mean_stretch):
+            from ..latency import STRETCH_FLAG
+
+            text += (f"\ngreat-circle bound {self.min_bound_rtt_ms:.3f} ms RTT; stretch mean "
+                     f"{self.mean_stretch:.2f}x, max {self.max_stretch:.2f}x")
+            if self.flagged_steps:
+                text += (f"; FLAGGED: {self.flagged_steps} of {self.n_steps} steps above "
+                         f"{STRETCH_FLAG:g}x the bound")
+        return text
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,9 @@ class PathTrace:
 
     ``path`` is the node ids joined by ``-`` or ``unreachable``; then ``rtt_ms``/``one_way_ms``
     are NaN and ``hops`` is -1. For multi-path policies the path carrying the largest share
-    of the pair's traffic is reported.
+    of the pair's traffic is reported. With a latency bound (:meth:`with_bound`, see
+    :mod:`meshnet.latency`) the table adds ``bound_rtt_ms``, ``stretch`` (RTT / bound) and
+    ``flagged`` (stretch above :data:`~meshnet.latency.STRETCH_FLAG`).
     """
 
     src: int
@@ -125,16 +143,48 @@ class PathTrace:
     hops: np.ndarray
     path: np.ndarray
     step_s: np.ndarray
+    bound_rtt_ms: np.ndarray | None = None
+
+    def with_bound(self, bound_rtt_ms) -> PathTrace:
+        """This trace with the great-circle RTT bound of every step attached."""
+        bound = np.asarray(bound_rtt_ms, dtype=np.float64).reshape(-1)
+        if bound.shape != self.t_s.shape:
+            raise ValueError(f"expected {self.t_s.shape[0]} bounds, got {bound.shape[0]}")
+        return dataclasses.replace(self, bound_rtt_ms=bound)
+
+    @property
+    def stretch(self) -> np.ndarray | None:
+        """RTT over the great-circle bound per step (NaN where unreachable)."""
+        if self.bound_rtt_ms is None:
+            return None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.rtt_ms / self.bound_rtt_ms
 
     def columns(self) -> dict[str, np.ndarray]:
         """The table as columns, ready for CSV or Parquet."""
-        return {"t_s": self.t_s, "rtt_ms": self.rtt_ms, "one_way_ms": self.one_way_ms,
+        cols = {"t_s": self.t_s, "rtt_ms": self.rtt_ms, "one_way_ms": self.one_way_ms,
                 "hops": self.hops, "path": self.path}
+        if self.bound_rtt_ms is not None:
+            from ..latency import STRETCH_FLAG
+
+            stretch = self.stretch
+            cols.update(bound_rtt_ms=self.bound_rtt_ms, stretch=stretch,
+                        flagged=np.nan_to_num(stretch, nan=0.0) > STRETCH_FLAG)
+        return cols
 
     def summary(self) -> PathTraceSummary:
         ok = self.hops >= 0
         rtt = self.rtt_ms[ok]
         changes = int(np.count_nonzero(self.path[1:] != self.path[:-1])) if len(self.path) else 0
+        extra = {}
+        if self.bound_rtt_ms is not None and self.bound_rtt_ms.size:
+            from ..latency import STRETCH_FLAG
+
+            st = self.stretch[ok]
+            extra = {"min_bound_rtt_ms": float(np.nanmin(self.bound_rtt_ms))}
+            if st.size:
+                extra.update(mean_stretch=float(st.mean()), max_stretch=float(st.max()),
+                             flagged_steps=int(np.count_nonzero(st > STRETCH_FLAG)))
         return PathTraceSummary(
             n_steps=int(self.t_s.shape[0]),
             min_rtt_ms=float(rtt.min()) if rtt.size else math.nan,
@@ -143,6 +193,7 @@ class PathTrace:
             path_changes=changes,
             unreachable_steps=int(np.count_nonzero(~ok)),
             unreachable_s=float(self.step_s[~ok].sum()),
+            **extra,
         )
 
 
