@@ -85,6 +85,11 @@ def test_run_writes_datasets_summary_and_plots(small, tmp_path, capsys):
     assert summary["satellites"] == 144
     (job,) = summary["jobs"]
     assert job["steps_done"] >= 1
+    # Background routes between the 3 stations against the great-circle bound: never below it.
+    st = summary["latency_stretch"]
+    assert 1 <= st["pairs"] <= 6
+    assert st["median_stretch"] >= 1.0 and st["worst"]["stretch"] >= st["median_stretch"] - 0.01
+    assert "RTT / great circle" in out
     links = pq.read_table(out_dir / "links.parquet")
     assert b"scenario_toml" in links.schema.metadata
     assert set(links.column("state").to_pylist()) <= {"up", "acquiring", "down"}
