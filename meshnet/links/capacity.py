@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -125,12 +126,25 @@ class LinkBudget:
                     + 10.0 * np.log10(captured))
 
     def rate_bps(self, length_km) -> np.ndarray:
-        """Highest rung that closes at each range; 0 where even the lowest does not."""
-        p = np.atleast_1d(self.received_power_dbm(length_km))
-        rung = np.searchsorted(self.thresholds_dbm, p, side="right") - 1
-        ladder = np.concatenate([[0.0], np.asarray(self.rates_bps, dtype=np.float64)])
-        out = ladder[rung + 1]
-        return np.where(np.isfinite(p), out, 0.0)
+        """Highest rung that closes at each range; 0 where even the lowest does not.
+
+        The received power falls monotonically with range, so rung k closes exactly up to
+        its closing range (:meth:`closing_ranges_km`): one comparison per link and rung, no
+        logarithms in the per-step path.
+        """
+        d = np.atleast_1d(np.asarray(length_km, dtype=np.float64))
+        reach, ladder = self._lookup
+        # The rungs closing at d are the lowest ones (closing ranges fall as the rate rises),
+        # so their count indexes the rate; NaN ranges close nothing.
+        n_closing = np.zeros(d.shape, dtype=np.uint8 if reach.shape[0] < 255 else np.intp)
+        for r_km in reach:
+            n_closing += d <= r_km
+        return ladder.take(n_closing)
+
+    @cached_property
+    def _lookup(self):
+        rates = np.asarray(self.rates_bps, dtype=np.float64)
+        return self.closing_ranges_km(), np.concatenate([[0.0], rates])
 
     def closing_ranges_km(self) -> np.ndarray:
         """Longest range at which each rung closes (0 where it closes nowhere).
@@ -206,11 +220,7 @@ def capacity_bps(length_km, state, model: str, max_bps: float, reference_range_k
     elif model == "rate_ladder":
         if budget is None:
             budget = BUDGET_PRESETS["starlink_100g"]
-        rate = np.zeros(length_km.shape)
-        idx = np.nonzero(up)[0]
-        if idx.size:
-            rate[idx] = budget.rate_bps(length_km[idx])
-        return rate
+        rate = budget.rate_bps(length_km).reshape(length_km.shape)
     else:
         raise ValueError(f"unknown capacity model {model!r}")
     return np.where(up, rate, 0.0)
