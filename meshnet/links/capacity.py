@@ -15,7 +15,7 @@ optical link budget closes.
     1/e^2 half-angle divergence ``theta`` and waist ``w0 = lambda / (pi theta)``, centred on a
     circular receive aperture of diameter ``D_r`` at range ``d``: the aperture collects
     ``1 - exp(-D_r^2 / (2 w^2))`` of the beam, ``w^2 = w0^2 + (theta d)^2`` (Siegman, *Lasers*,
-    1986, ch. 17). In the far field (``w >> D_r``) this is the textbook
+    1986, on Gaussian beams). In the far field (``w >> D_r``) this is the textbook
     ``P_r = P_t eta D_r^2 / (2 theta^2 d^2)``; in the near field (short formation links, beam
     narrower than the aperture) it saturates below ``P_t eta``. The sensitivity is given at a
     reference rate and scales with the rate (constant energy per bit). A link whose lowest rung
