@@ -16,10 +16,13 @@ meshnet.errors.ScenarioError: demo.toml: [links].terminals must be >= 1, found 0
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..config import option
 from ..errors import ScenarioError
+from .capacity import BUDGET_PRESETS, CAPACITY_MODELS, LinkBudget
 
 
 def _topology_names() -> list[str]:
@@ -30,6 +33,58 @@ def _topology_names() -> list[str]:
 
 #: Laser heads per satellite when ``terminals`` is not given.
 DEFAULT_TERMINALS = {"plus_grid": 4, "dynamic": 3, "cluster": 4}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetConfig:
+    """The optical link budget of ``capacity_model = "rate_ladder"``: a preset, and any of its
+    values overridden (unset keys keep the preset's value; sources in docs/links.md)."""
+
+    preset: str = option("starlink_100g", choices=lambda: list(BUDGET_PRESETS),
+                         doc="parameter set: starlink_100g or suncatcher_dwdm")
+    tx_power_w: float | None = option(None, min=0.0, min_inclusive=False,
+                                      doc="optical transmit power, all wavelengths")
+    wavelength_nm: float | None = option(None, min=0.0, min_inclusive=False,
+                                         doc="carrier wavelength")
+    tx_aperture_mm: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="transmit aperture diameter (sets the divergence when divergence_urad is unset)")
+    rx_aperture_mm: float | None = option(None, min=0.0, min_inclusive=False,
+                                          doc="receive aperture diameter")
+    divergence_urad: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="1/e^2 half-angle beam divergence; unset: diffraction-limited from tx_aperture_mm")
+    pointing_loss_db: float | None = option(None, min=0.0, doc="mean mispointing loss")
+    optics_loss_db: float | None = option(None, min=0.0,
+                                          doc="optics, coupling and other losses")
+    sensitivity_dbm: float | None = option(
+        None, doc="received power needed at sensitivity_ref_bps (scales with the rate)")
+    sensitivity_ref_bps: float | None = option(None, min=0.0, min_inclusive=False,
+                                               doc="rate of sensitivity_dbm")
+    margin_db: float | None = option(None, min=0.0,
+                                     doc="power a rung needs above its sensitivity")
+    rates_bps: tuple[float, ...] | None = option(
+        None, doc="rate ladder, strictly increasing, > 0 (e.g. [10e9, 25e9, 100e9])")
+
+    def resolve(self) -> LinkBudget:
+        """The preset with this table's values put over it."""
+        base = BUDGET_PRESETS[self.preset]
+        values = {k: getattr(self, k) for k in base.__dataclass_fields__
+                  if getattr(self, k) is not None}
+        return dataclasses.replace(base, **values)
+
+    def validate(self, name: str, where: str) -> None:
+        ladder = self.rates_bps
+        if ladder is None:
+            return
+        if not ladder:
+            raise ScenarioError(f"{where}: [{name}].rates_bps is empty; give at least one rate")
+        if min(ladder) <= 0.0:
+            raise ScenarioError(f"{where}: [{name}].rates_bps must be > 0, found "
+                                f"{min(ladder):g}")
+        if any(b <= a for a, b in zip(ladder, ladder[1:], strict=False)):
+            raise ScenarioError(f"{where}: [{name}].rates_bps must be strictly increasing, "
+                                f"found {list(ladder)}")
 
 
 @dataclass(frozen=True)
@@ -43,13 +98,18 @@ class LinksConfig:
         "3 for dynamic; static lists are not capped)")
     cross_plane_shift: int = option(
         0, doc="plus_grid: slot offset of the cross-plane neighbour in the next plane")
-    capacity_model: str = option("fixed", choices=("fixed", "link_budget"),
-                                 doc="fixed rate, or rate falling with range squared")
+    capacity_model: str = option(
+        "fixed", choices=CAPACITY_MODELS,
+        doc="fixed rate, rate falling with range squared (link_budget), or the highest rung "
+        "of a rate ladder that the optical link budget closes (rate_ladder, [links.budget])")
     capacity_bps: float = option(100e9, min=0.0, min_inclusive=False,
                                  doc="terminal data rate (the cap of the link budget)")
     reference_range_km: float = option(
         3000.0, min=0.0, min_inclusive=False,
         doc="link_budget: range up to which the full rate is reached (assumed)")
+    budget: BudgetConfig | None = option(
+        None, doc="rate_ladder: the optical link budget ([links.budget]); unset: preset "
+        "starlink_100g")
     max_range_km: float = option(5400.0, min=0.0, min_inclusive=False,
                                  doc="terminal range cap")
     grazing_altitude_km: float = option(
@@ -92,8 +152,17 @@ class LinksConfig:
             return self.terminals
         return DEFAULT_TERMINALS.get(self.topology)
 
+    @cached_property
+    def link_budget(self) -> LinkBudget:
+        """The resolved link budget of ``rate_ladder`` (preset plus ``[links.budget]``)."""
+        return (self.budget or BudgetConfig()).resolve()
+
     def validate(self, name: str = "links", where: str = "<scenario>") -> None:
         """Cross-field checks (called by :func:`meshnet.config.parse_table`)."""
+        if self.budget is not None and self.capacity_model != "rate_ladder":
+            raise ScenarioError(
+                f"{where}: [{name}.budget] is only used by capacity_model = 'rate_ladder', "
+                f"found capacity_model = '{self.capacity_model}'; set it or remove the table")
         if self.topology not in _topology_names():
             from .topology import TOPOLOGIES
 

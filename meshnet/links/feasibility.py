@@ -61,6 +61,9 @@ class FeasibilityLimits:
         own = getattr(constellation, "max_isl_length_km", None)
         if own is not None and np.isfinite(own) and own > 0:
             cap = min(cap, float(own))
+        if getattr(cfg, "capacity_model", None) == "rate_ladder":
+            # A link whose lowest rung does not close cannot be UP: the budget's reach.
+            cap = min(cap, cfg.link_budget.reach_km())
         return cls(
             grazing_altitude_km=float(cfg.grazing_altitude_km),
             range_cap_km=cap,

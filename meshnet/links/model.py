@@ -85,7 +85,7 @@ class LinkTable:
 
 def _checked(cfg) -> LinksConfig:
     """Re-run the table checks on a config built in code (parse_table checks files)."""
-    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    values = dataclasses.asdict(cfg)  # nested tables ([links.budget]) as dicts
     return parse_table(type(cfg), values, "links", "<LinksConfig>")
 
 
@@ -144,7 +144,8 @@ class LinkModel:
         sun = np.ascontiguousarray(sun_dir, dtype=np.float64).reshape(3)
         isl = self.isl.step(int(t_ns), r, v, sun)
         cap = capacity_bps(isl.length_km, isl.state, self.cfg.capacity_model,
-                           self.cfg.capacity_bps, self.cfg.reference_range_km)
+                           self.cfg.capacity_bps, self.cfg.reference_range_km,
+                           self.cfg.link_budget)
         g_sat, g_st, g_len = self.gsl.step(r)
         n_isl, n_gsl = isl.a.shape[0], g_sat.shape[0]
         return LinkTable(

@@ -4,12 +4,16 @@ Every policy is a class built as ``Policy(cfg, constellation, limits, plane_key,
 with a ``step(t_ns, r_km, v_km_s, sun_dir) -> IslRows`` method; it owns its link state.
 
 ``plus_grid``
-    Two in-plane neighbours (next and previous slot) and two cross-plane neighbours (the same
-    slot plus ``cross_plane_shift`` in the next and previous plane) from the constellation's
-    shell/plane/slot labels; the link from the last plane back to plane 0 of a Walker-delta
-    shell also adds the phasing F, so it joins the satellite at the same orbital phase. In a
-    Walker-star shell the seam between the last and the first plane (counter-rotating) gets no
-    links unless ``cross_seam = true``.
+    Two in-plane neighbours (next and previous slot) and two cross-plane neighbours from the
+    constellation's shell/plane/slot labels. Regular Walker shells (every slot of every plane
+    filled): the same slot plus ``cross_plane_shift`` in the next and previous plane; the link
+    from the last plane back to plane 0 of a Walker-delta shell also adds the phasing F, so it
+    joins the satellite at the same orbital phase. In a Walker-star shell the seam between the
+    last and the first plane (counter-rotating) gets no links unless ``cross_seam = true``.
+    Irregular shells (planes inferred from a TLE catalogue, unequal plane sizes or empty
+    slots): each satellite is paired with the nearest-phase satellite (argument of latitude
+    at the first step) of the next plane, one to one, greedily by smallest phase difference
+    (:func:`nearest_phase_pairs`).
 ``dynamic``
     Every satellite has ``terminals`` laser heads; links are assigned step by step (see
     :class:`DynamicTopology`). Needs no plane labels and links across shells.
@@ -113,13 +117,15 @@ class PlusGrid(FixedTopology):
         shells = tuple(getattr(c, "shells", ()) or ())
         shift = int(self.cfg.cross_plane_shift)
         out_a, out_b = [], []
+        u_deg = None
         for s in np.unique(shell[labelled]):
             info = shells[s] if s < len(shells) else None
             ids = np.nonzero(labelled & (shell == s))[0]
             n_planes = max(int(plane[ids].max()) + 1, int(getattr(info, "n_planes", 0) or 0))
             n_slots = max(int(slot[ids].max()) + 1,
                           int(getattr(info, "sats_per_plane", 0) or 0))
-            star = str(getattr(info, "pattern", "delta")).lower() == "star"
+            pattern = str(getattr(info, "pattern", "delta")).lower()
+            star = pattern == "star"
             table = np.full((n_planes, n_slots), -1, dtype=np.int64)
             table[plane[ids], slot[ids]] = ids
             # In-plane ring over the satellites present, in slot order.
@@ -128,6 +134,19 @@ class PlusGrid(FixedTopology):
                 if row.shape[0] >= 2:
                     out_a.append(row)
                     out_b.append(np.roll(row, -1))
+            if pattern == "inferred" or (table < 0).any():
+                # Irregular planes: slot k of one plane is not slot k of the next.
+                if u_deg is None:
+                    u_deg = argument_of_latitude_deg(r_km, v_km_s)
+                rows = [table[p][table[p] >= 0] for p in range(n_planes)]
+                rows = [row for row in rows if row.shape[0]]
+                wrap = len(rows) > 2 and not (star and not self.cfg.cross_seam)
+                for p in range(len(rows) if wrap else len(rows) - 1):
+                    src, dst = rows[p], rows[(p + 1) % len(rows)]
+                    pa, pb = nearest_phase_pairs(src, dst, u_deg, shift * 360.0 / dst.shape[0])
+                    out_a.append(pa)
+                    out_b.append(pb)
+                continue
             # Cross-plane: plane p slot k -- plane p+1 slot k+shift. Slot k of plane p sits at
             # u = k 360/S + p F 360/(P S); going round all P planes adds F slots, so the wrap
             # from the last plane to plane 0 of a delta shell adds the phasing F.
@@ -151,6 +170,67 @@ class PlusGrid(FixedTopology):
         if not out_a:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         return np.concatenate(out_a), np.concatenate(out_b)
+
+
+def argument_of_latitude_deg(r_km, v_km_s) -> np.ndarray:
+    """Argument of latitude ``u`` (deg, [0, 360)) of each satellite from its state.
+
+    ``r_km``, ``v_km_s`` are Earth-fixed; the velocity is made inertial (``v + omega x r``), the
+    orbit normal is ``h = r x v_inertial``, the ascending node ``n = z x h`` and ``u`` the angle
+    from ``n`` to ``r`` in the orbit plane. A rotation about the Earth's axis changes neither,
+    so Earth-fixed axes give the inertial ``u``. NaN where a state is missing.
+    """
+    from ..kernels._geometry import OMEGA_EARTH_RAD_S
+
+    r = np.asarray(r_km, dtype=np.float64)
+    v = np.asarray(v_km_s, dtype=np.float64)
+    v_in = v + np.cross(np.array([0.0, 0.0, OMEGA_EARTH_RAD_S]), r)
+    h = np.cross(r, v_in)
+    h /= np.linalg.norm(h, axis=1)[:, None]
+    node = np.stack([-h[:, 1], h[:, 0], np.zeros(h.shape[0])], axis=1)  # z x h
+    node /= np.linalg.norm(node, axis=1)[:, None]
+    along = np.cross(h, node)  # in the orbit plane, 90 deg ahead of the node
+    u = np.degrees(np.arctan2(np.einsum("ij,ij->i", r, along), np.einsum("ij,ij->i", r, node)))
+    return np.mod(u, 360.0)
+
+
+def nearest_phase_pairs(src, dst, u_deg, offset_deg: float = 0.0):
+    """Pair satellites of two planes one to one by nearest phase.
+
+    Every (src, dst) pair is ranked by ``|u_dst - u_src - offset|`` wrapped to [0, 180] deg
+    (ties by ids) and accepted greedily while neither end is paired yet, so each satellite
+    gets at most one partner; satellites without a state (NaN phase) get none.
+
+    Parameters
+    ----------
+    src, dst : numpy.ndarray
+        Satellite ids of the two planes.
+    u_deg : numpy.ndarray
+        Argument of latitude of every satellite (:func:`argument_of_latitude_deg`).
+    offset_deg : float
+        Phase the partner should lead by (``cross_plane_shift`` slots of the next plane).
+
+    Examples
+    --------
+    >>> u = np.array([0.0, 120.0, 240.0, 10.0, 100.0, 200.0, 300.0])
+    >>> a, b = nearest_phase_pairs(np.array([0, 1, 2]), np.array([3, 4, 5, 6]), u)
+    >>> sorted(zip(a.tolist(), b.tolist()))
+    [(0, 3), (1, 4), (2, 5)]
+    """
+    from ..kernels._links import greedy_matching
+
+    src = src[np.isfinite(u_deg[src])]
+    dst = dst[np.isfinite(u_deg[dst])]
+    if src.shape[0] == 0 or dst.shape[0] == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    ii, jj = np.meshgrid(np.arange(src.shape[0]), np.arange(dst.shape[0]), indexing="ij")
+    ii, jj = ii.ravel(), jj.ravel()
+    diff = np.abs((u_deg[dst[jj]] - u_deg[src[ii]] - offset_deg + 180.0) % 360.0 - 180.0)
+    order = np.lexsort((dst[jj], src[ii], diff)).astype(np.int64)
+    accept = np.zeros(ii.shape[0], dtype=bool)
+    greedy_matching(ii.astype(np.int64), (jj + src.shape[0]).astype(np.int64), order,
+                    np.zeros(src.shape[0] + dst.shape[0], np.int64), 1, accept)
+    return src[ii[accept]], dst[jj[accept]]
 
 
 @TOPOLOGIES.register("static")
