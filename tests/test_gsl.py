@@ -89,9 +89,12 @@ def test_assign_kernel_matches_naive_twin_on_random_cases():
         n_max = n_ground * n_ant
         rs, rg, rc = (np.empty(n_max, np.int64) for _ in range(3))
         new = held.copy()
-        n = gsl_assign(offsets, sat, grp, elev, n_groups, sat_ok, margin, new, rs, rg, rc)
+        keep = np.zeros(sat.shape[0], np.bool_)
+        n = gsl_assign(offsets, sat, grp, elev, n_groups, sat_ok, margin, new, rs, rg, rc, keep)
         for g in range(n_ground):
             assert [None if s < 0 else int(s) for s in new[g]] == want[g][0]
+            assert set(sat[offsets[g]:offsets[g + 1]][keep[offsets[g]:offsets[g + 1]]]) == {
+                s for s in want[g][0] if s is not None}
             got = [(int(rs[k]), CODES[int(rc[k])]) for k in range(n) if rg[k] == g]
             assert got == want[g][1]
 
@@ -276,7 +279,7 @@ def test_routes_from_one_station_leave_through_different_uplinks(starlink_550_st
     g = coo_matrix((np.concatenate([w[isl], w[isl], w[fwd], w[gsl]]), (rows, cols)),
                    shape=(m, m))
     dist = dijkstra(g.tocsr(), indices=src)
-    for hop, dsts in list(first_hops.items())[:2]:
+    for dsts in list(first_hops.values())[:2]:
         for dst in dsts[:3]:
             got = trace_paths([snap], src, dst).rtt_ms[0]
             assert got == pytest.approx(2e3 * dist[dst + model.n_ground], rel=1e-9)

@@ -41,7 +41,7 @@ def _key_less(c1, c2, cnt1, cnt2, elev, sat):
 
 @njit(cache=True)
 def gsl_assign(offsets, cand_sat, cand_group, cand_elev_deg, n_groups, sat_ok, margin_deg,
-               held, rel_sat, rel_station, rel_code):
+               held, rel_sat, rel_station, rel_code, held_out):
     """Update each station's antennas in place; returns the number of releases written.
 
     Parameters
@@ -59,6 +59,8 @@ def gsl_assign(offsets, cand_sat, cand_group, cand_elev_deg, n_groups, sat_ok, m
         Satellite held by each antenna, -1 if free; updated in place.
     rel_sat, rel_station, rel_code : int64 (G * A,)
         Releases (satellites held at the previous step and dropped now), filled from 0.
+    held_out : bool (number of candidates,)
+        Set to whether each candidate is held after the update.
     """
     n_ground, n_ant = held.shape
     n_rel = 0
@@ -151,4 +153,6 @@ def gsl_assign(offsets, cand_sat, cand_group, cand_elev_deg, n_groups, sat_ok, m
             linked[best_u] = True
             fresh[best_u] = True
             count[grp[best_u]] += 1
+        for c in range(nc):
+            held_out[o0 + c] = linked[c]
     return n_rel

@@ -78,6 +78,8 @@ class GroundLinks:
             self.up = np.ascontiguousarray(station_up_vectors(ground.lat_deg, ground.lon_deg))
         self.n_ground = self.r_gs.shape[0]
         self.shell = None if shell is None else np.asarray(shell, dtype=np.int64)
+        self._base = None  # 2 * shell of every satellite, cached
+        self._n_groups = 2
         #: Satellite held by each antenna (-1: free), the elevation rule's memory.
         self.held = np.full((self.n_ground, self.antennas), -1, dtype=np.int64)
 
@@ -160,17 +162,17 @@ class GroundLinks:
         Ascending means moving north (``v_z >= 0``; the same in the Earth-fixed and the
         inertial frame). Without velocities every satellite counts as ascending.
         """
-        shell = self.shell
-        if shell is None or shell.shape[0] != n_sats:
-            shell = np.zeros(n_sats, np.int64)
-        shell = np.where(shell >= 0, shell, 0)
+        if self._base is None or self._base.shape[0] != n_sats:
+            shell = self.shell
+            if shell is None or shell.shape[0] != n_sats:
+                shell = np.zeros(n_sats, np.int64)
+            shell = np.where(shell >= 0, shell, 0)
+            self._base = 2 * shell
+            self._n_groups = 2 * (int(shell.max()) + 1 if n_sats else 1)
         if v_km_s is None:
-            desc = np.zeros(n_sats, np.int64)
-        else:
-            v = np.asarray(v_km_s, dtype=np.float64).reshape(n_sats, 3)
-            desc = (v[:, 2] < 0).astype(np.int64)
-        n_groups = 2 * (int(shell.max()) + 1 if n_sats else 1)
-        return 2 * shell + desc, n_groups
+            return self._base, self._n_groups
+        v = np.asarray(v_km_s, dtype=np.float64).reshape(n_sats, 3)
+        return self._base + (v[:, 2] < 0), self._n_groups
 
     def _assign(self, r, v_km_s, offsets, sat, station, sin_el, length):
         """The elevation rule: update the antennas, return the up and released rows."""
@@ -178,19 +180,14 @@ class GroundLinks:
 
         group, n_groups = self.groups(v_km_s, r.shape[0])
         elev = np.degrees(np.arcsin(np.clip(sin_el, -1.0, 1.0)))
-        sat_ok = np.isfinite(r).all(axis=1)
+        sat_ok = np.isfinite(r[:, 0])  # an SGP4 failure leaves the whole row NaN
         n_max = self.n_ground * self.antennas
         rel_sat = np.empty(n_max, np.int64)
         rel_st = np.empty(n_max, np.int64)
         rel_code = np.empty(n_max, np.int64)
-        n_rel = gsl_assign(offsets, sat, group[sat], elev, n_groups,
-                           sat_ok, self.handover_margin_deg, self.held, rel_sat, rel_st,
-                           rel_code)
-        # Up rows: the candidates some antenna holds.
-        held_key = np.sort((np.arange(self.n_ground)[:, None] * r.shape[0]
-                            + self.held).ravel()[self.held.ravel() >= 0])
-        key = station * r.shape[0] + sat
-        keep = np.isin(key, held_key, assume_unique=True)
+        keep = np.empty(sat.shape[0], np.bool_)
+        n_rel = gsl_assign(offsets, sat, group[sat], elev, n_groups, sat_ok,
+                           self.handover_margin_deg, self.held, rel_sat, rel_st, rel_code, keep)
         rel_sat, rel_st, rel_code = rel_sat[:n_rel], rel_st[:n_rel], rel_code[:n_rel]
         rel_len = np.linalg.norm(r[rel_sat] - self.r_gs[rel_st], axis=1)
         rel_reason = np.where(rel_code == RELEASE_BELOW_MASK, BELOW_MASK,
