@@ -172,3 +172,49 @@ def naive_greedy(a, b, order, degree, max_degree):
             degree[b[i]] += 1
             accept[i] = True
     return accept
+
+
+def naive_gsl_assign(cands, held, margin_deg, sat_ok):
+    """One station's antennas for one step, the obvious way (docs/links.md, "Ground links").
+
+    ``cands``: {sat: (group, elevation_deg)} above the mask; ``held``: list of the satellite
+    each antenna held (None: free). Returns the new list and ``[(sat, reason)]`` released.
+    """
+    held = list(held)
+    released = []
+    for j, s in enumerate(held):
+        if s is not None and s not in cands:
+            released.append((s, "below_mask" if sat_ok[s] else "invalid"))
+            held[j] = None
+
+    def count(group):
+        return sum(1 for s in held if s is not None and cands[s][0] == group)
+
+    def key(s):
+        return (count(cands[s][0]), -cands[s][1], s)
+
+    fresh, banned = set(), set()
+    for j in range(len(held)):
+        free = [s for s in cands if s not in held]
+        if held[j] is None and free:
+            held[j] = min(free, key=key)
+            fresh.add(held[j])
+    while True:
+        swaps = []
+        for u in cands:
+            if u in held or u in banned:
+                continue
+            ok = [j for j, s in enumerate(held) if s is not None
+                  and cands[u][1] > cands[s][1] + margin_deg
+                  and (cands[u][0] == cands[s][0] or count(cands[u][0]) < count(cands[s][0]))]
+            if ok:
+                j = min(ok, key=lambda j: (cands[held[j]][1], held[j]))
+                swaps.append((key(u), u, j))
+        if not swaps:
+            return held, released
+        _, u, j = min(swaps)
+        if held[j] not in fresh:
+            released.append((held[j], "handover"))
+        banned.add(held[j])
+        held[j] = u
+        fresh.add(u)

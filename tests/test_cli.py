@@ -32,7 +32,7 @@ phasing = 5
 [ground]
 stations = "st.csv"
 min_elevation_deg = 10.0
-gsl_per_station = 2
+antennas = 2
 
 [links]
 topology = "plus_grid"

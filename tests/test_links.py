@@ -439,7 +439,7 @@ def _stations(lat, lon):
 def test_gsl_elevation_rule_against_naive_elevation():
     r, v, const = walker(24, 24, 550.0, 53.0, t_s=50.0)
     g = _stations([0.0, 40.0, -33.9, 51.5, 80.0], [0.0, -74.0, 151.2, -0.1, 10.0])
-    gcfg = SimpleNamespace(min_elevation_deg=25.0, gsl_per_station=2, gsl_capacity_bps=20e9,
+    gcfg = SimpleNamespace(min_elevation_deg=25.0, antennas=2, gsl_capacity_bps=20e9,
                            max_gsl_length_km=None)
     model = LinkModel(LinksConfig(**NO_SUN), gcfg, const, g, 1.0)
     t = model.step(0, r, v, [1.0, 0, 0])
@@ -452,7 +452,12 @@ def test_gsl_elevation_rule_against_naive_elevation():
                        np.sin(np.radians(g.lat_deg[gi]))])
         d = r - g.r_km[gi]
         elev = np.degrees(np.arcsin(d @ up / np.linalg.norm(d, axis=1)))
-        want = sorted(np.argsort(-elev)[:2][elev[np.argsort(-elev)[:2]] >= 25.0].tolist())
+        # Two antennas: the highest ascending and the highest descending satellite in view
+        # (group spread), or the two highest when only one direction is in view.
+        vis = [i for i in np.argsort(-elev, kind="stable") if elev[i] >= 25.0]
+        firsts = [next((i for i in vis if (v[i, 2] < 0) == d), None) for d in (False, True)]
+        want = [i for i in firsts if i is not None]
+        want = sorted(want + [i for i in vis if i not in want][:2 - len(want)])
         got = sorted(t.a[gsl & (t.b == n + gi)].tolist())
         assert got == want
         assert np.allclose(t.length_km[gsl & (t.b == n + gi)],
@@ -472,7 +477,7 @@ def test_gsl_elevation_rule_against_naive_elevation():
 def test_gsl_hypatia_distance_rule():
     r, v, const = walker(24, 24, 550.0, 53.0, t_s=50.0)
     g = _stations([10.0, -20.0], [20.0, 100.0])
-    gcfg = SimpleNamespace(min_elevation_deg=25.0, gsl_per_station=1, gsl_capacity_bps=1e9,
+    gcfg = SimpleNamespace(min_elevation_deg=25.0, antennas=1, gsl_capacity_bps=1e9,
                            max_gsl_length_km=1500.0)
     model = LinkModel(LinksConfig(**NO_SUN), gcfg, const, g, 1.0)
     t = model.step(0, r, v, [1.0, 0, 0])

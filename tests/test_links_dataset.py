@@ -36,7 +36,7 @@ phasing = 1
 
 [ground]
 stations = "top100"
-gsl_per_station = 2
+antennas = 2
 
 [links]
 topology = "plus_grid"

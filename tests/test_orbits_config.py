@@ -89,8 +89,8 @@ def test_builtin_top100():
 def test_ground_config_ranges():
     with pytest.raises(ScenarioError, match=r"\[ground\].min_elevation_deg must be <= 90"):
         parse_table(GroundConfig, {"min_elevation_deg": 95}, "ground", "s.toml")
-    with pytest.raises(ScenarioError, match=r"\[ground\].gsl_per_station must be >= 1"):
-        parse_table(GroundConfig, {"gsl_per_station": 0}, "ground", "s.toml")
+    with pytest.raises(ScenarioError, match=r"\[ground\].antennas must be >= 1"):
+        parse_table(GroundConfig, {"antennas": 0}, "ground", "s.toml")
 
 
 def test_ground_csv(tmp_path):

@@ -13,7 +13,7 @@ a killed run never leaves a file that looks finished):
     One row per link ever reported: availability, acquisitions, mean time up.
 ``links_summary.json``
     The whole-mesh figures (mean degree, % of link-time up, acquisitions per terminal per
-    day, ...).
+    day, ground links per station, ground handovers per station per hour, ...).
 
 Examples
 --------
@@ -95,6 +95,14 @@ class LinksSummary:
             lines.append("  ISL down rows by reason       " + ", ".join(
                 f"{k} {v:,}" for k, v in down.items()))
         lines.append(f"  mean GSLs per station         {m['mean_gsl_per_station']:.2f}")
+        if m.get("gsl_handovers") is not None:
+            rate = m.get("gsl_handovers_per_station_per_hour")
+            lines.append(f"  ground handovers              {m['gsl_handovers']:,}"
+                         + (f" ({rate:.1f} per station per hour)" if rate is not None else ""))
+        gdown = m.get("gsl_down_rows_by_reason", {})
+        if gdown:
+            lines.append("  GSL down rows by reason       " + ", ".join(
+                f"{k} {v:,}" for k, v in gdown.items()))
         for key, path in self.files.items():
             lines.append(f"  {key:<29} {path}")
         return "\n".join(lines)
@@ -127,6 +135,7 @@ class LinkAccumulator:
         self.isl_acquisitions = 0
         self.gsl_up_rows = 0
         self.down_by_reason = np.zeros(len(REASON_NAMES), np.int64)
+        self.gsl_down_by_reason = np.zeros(len(REASON_NAMES), np.int64)
 
     def _ensure(self, keys: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(self.keys, keys)
@@ -172,6 +181,10 @@ class LinkAccumulator:
         self.isl_acquisitions += int(entered[idx[isl]].sum())
         down = isl & (table.state == 0)
         self.down_by_reason += np.bincount(table.reason[down], minlength=len(REASON_NAMES))
+        # A DOWN ground row is an antenna leaving its satellite: one handover.
+        gdown = (~isl) & (table.state == 0)
+        self.gsl_down_by_reason += np.bincount(table.reason[gdown],
+                                               minlength=len(REASON_NAMES))
         self.n_steps += 1
 
     def mesh(self, **info) -> dict:
@@ -207,6 +220,12 @@ class LinkAccumulator:
                                      enumerate(self.down_by_reason) if c},
             mean_gsl_per_station=(self.gsl_up_rows / steps / self.n_ground
                                   if self.n_ground else 0.0),
+            gsl_handovers=int(self.gsl_down_by_reason.sum()),
+            gsl_handovers_per_station_per_hour=(
+                float(self.gsl_down_by_reason.sum()) / self.n_ground / (duration_s / 3600.0)
+                if self.n_ground and duration_s > 0 else None),
+            gsl_down_rows_by_reason={REASON_NAMES[i]: int(c) for i, c in
+                                     enumerate(self.gsl_down_by_reason) if c},
         )
         return out
 

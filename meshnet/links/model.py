@@ -51,7 +51,8 @@ class LinkTable:
         float64; capacity is 0 unless UP.
 
     Which rows appear: for fixed topologies (plus_grid, cluster, static) every candidate ISL;
-    for ``dynamic`` the assigned ISLs plus those that broke at this step; GSLs only when up.
+    for ``dynamic`` the assigned ISLs plus those that broke at this step; GSLs when up, plus
+    (elevation rule) those released at this step (DOWN, reason ``below_mask`` / ``handover``).
     """
 
     t_ns: int
@@ -119,7 +120,8 @@ class LinkModel:
         policy = TOPOLOGIES.get(self.cfg.topology)
         self.isl = policy(self.cfg, constellation, self.limits, self.plane_key, base_dir)
         self.gsl = GroundLinks(ground_cfg, ground,
-                               getattr(constellation, "max_gsl_length_km", None))
+                               getattr(constellation, "max_gsl_length_km", None),
+                               shell=getattr(constellation, "shell", None))
         self.n_ground = self.gsl.n_ground
         names = [np.asarray(constellation.names, dtype=object)]
         if ground is not None and self.n_ground:
@@ -146,17 +148,18 @@ class LinkModel:
         cap = capacity_bps(isl.length_km, isl.state, self.cfg.capacity_model,
                            self.cfg.capacity_bps, self.cfg.reference_range_km,
                            self.cfg.link_budget)
-        g_sat, g_st, g_len = self.gsl.step(r)
+        g_sat, g_st, g_len, g_state, g_reason = self.gsl.step_rows(r, v)
         n_isl, n_gsl = isl.a.shape[0], g_sat.shape[0]
         return LinkTable(
             t_ns=int(t_ns),
             a=np.concatenate([isl.a, g_sat]).astype(np.int32),
             b=np.concatenate([isl.b, g_st + self.n_sats]).astype(np.int32),
             kind=np.concatenate([np.full(n_isl, ISL, np.int8), np.full(n_gsl, GSL, np.int8)]),
-            state=np.concatenate([isl.state, np.full(n_gsl, UP, np.int8)]),
-            reason=np.concatenate([isl.reason, np.zeros(n_gsl, np.int8)]),
+            state=np.concatenate([isl.state, g_state]),
+            reason=np.concatenate([isl.reason, g_reason]),
             length_km=np.concatenate([isl.length_km, g_len]),
-            capacity_bps=np.concatenate([cap, np.full(n_gsl, self.gsl.capacity_bps)]),
+            capacity_bps=np.concatenate([cap, np.where(g_state == UP, self.gsl.capacity_bps,
+                                                       0.0)]),
         )
 
 

@@ -9,6 +9,10 @@ terminal's range cap), ``polar`` (cross-plane link with an end above the polar c
 within the exclusion angle of the line of sight at a terminal that is not in eclipse).
 ``reassigned`` is not a failure: a ``dynamic`` link released by periodic re-optimisation
 (``reoptimise_interval_s``) because its terminals found better partners.
+Ground links (elevation rule) have two release reasons of their own: ``below_mask`` (the
+satellite set below the station's elevation mask) and ``handover`` (the antenna was handed
+over to a satellite higher by more than ``handover_margin_deg``); a ground link whose
+satellite has no position is released as ``invalid``.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ POLAR = 5
 ANGULAR_RATE = 6
 SUN = 7
 REASSIGNED = 8
+BELOW_MASK = 9
+HANDOVER = 10
 REASON_NAMES = ("none", "invalid", "seam", "earth_blocked", "out_of_range", "polar",
-                "angular_rate", "sun", "reassigned")
+                "angular_rate", "sun", "reassigned", "below_mask", "handover")
 
 #: Link kinds.
 ISL = 0

@@ -124,9 +124,22 @@ class GroundConfig:
                                          "ground_stations.txt")
     min_elevation_deg: float = option(25.0, min=0.0, max=90.0,
                                       doc="minimum elevation of a ground link")
-    gsl_per_station: int = option(1, min=1, doc="simultaneous ground links per station")
+    antennas: int = option(
+        8, min=1, doc="ground terminals per station, each linked to one satellite; 8: one "
+                      "Starlink gateway site talks to up to 8 Gen1 satellites at once (SpaceX "
+                      "blanket gateway application to the FCC, 2023)")
+    handover_margin_deg: float = option(
+        10.0, min=0.0, doc="an antenna leaves its satellite for an unlinked one only if that "
+                           "one is higher by more than this (assumed; hysteresis)")
     gsl_capacity_bps: float = option(20e9, min=0.0, min_inclusive=False,
                                      doc="capacity of one ground link")
     max_gsl_length_km: float | None = option(
         None, min=0.0, min_inclusive=False,
         doc="Hypatia rule: any satellite within this distance (no elevation test)")
+    gsl_per_station: int | None = option(
+        None, doc="renamed to 'antennas' (setting it is an error that says so)")
+
+    def validate(self, name: str, where: str) -> None:
+        if self.gsl_per_station is not None:
+            raise ScenarioError(f"{where}: [{name}].gsl_per_station was renamed; write "
+                                f"antennas = {self.gsl_per_station} instead")
