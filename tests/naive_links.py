@@ -218,3 +218,47 @@ def naive_gsl_assign(cands, held, margin_deg, sat_ok):
         banned.add(held[j])
         held[j] = u
         fresh.add(u)
+
+
+def naive_intershell_candidates(r_km, free, shell, k, range_km):
+    """All-pairs twin of ``meshnet.links.intershell.intershell_candidates``."""
+    pairs = set()
+    free = [int(i) for i in free]
+    for i in free:
+        if shell[i] < 0:
+            continue  # no shell, no inter-shell head
+        for t in sorted({int(shell[j]) for j in free} - {int(shell[i]), -1}):
+            others = [j for j in free if shell[j] == t]
+            dist = sorted((float(np.linalg.norm(r_km[i] - r_km[j])), j) for j in others)
+            for d, j in dist[:k]:
+                if d <= range_km:
+                    pairs.add((min(i, j), max(i, j)))
+    out = sorted(pairs)
+    return [p[0] for p in out], [p[1] for p in out]
+
+
+def naive_intershell_matching(ca, cb, life, length, shell, links, heads):
+    """Twin of the inter-shell matching: shell pairs served in rounds, then greedy.
+
+    ``links`` are the (a, b) inter-shell links already held; returns the accepted flags.
+    """
+    def pair(i, j):
+        return (min(shell[i], shell[j]), max(shell[i], shell[j]))
+
+    held = {}
+    degree = {}
+    for i, j in links:
+        held[pair(i, j)] = held.get(pair(i, j), 0) + 1
+        degree[i] = degree.get(i, 0) + 1
+        degree[j] = degree.get(j, 0) + 1
+    idx = list(range(len(ca)))
+    best = {c: (-life[c], length[c], ca[c], cb[c]) for c in idx}
+    level = {}
+    for p in {pair(ca[c], cb[c]) for c in idx}:
+        mine = sorted((c for c in idx if pair(ca[c], cb[c]) == p), key=best.get)
+        for rank, c in enumerate(mine):
+            level[c] = held.get(p, 0) + rank
+    order = sorted(idx, key=lambda c: (level[c],) + best[c])
+    n = max([0] + [int(x) + 1 for x in list(ca) + list(cb)] + [i + 1 for i in degree])
+    return naive_greedy(list(ca), list(cb), order,
+                        [degree.get(i, 0) for i in range(n)], heads)

@@ -127,6 +127,10 @@ class LinksConfig:
         doc="fastest line-of-sight rotation a terminal can track")
     cross_seam: bool = option(
         False, doc="allow links between counter-rotating satellites (Walker-star seam)")
+    inter_shell_terminals: int = option(
+        1, min=0, doc="extra laser heads per satellite that point only at satellites of "
+        "other shells (plus_grid, cluster, static with two or more shells; 0: every shell "
+        "is an island); dynamic links across shells with its own heads")
     static_file: str | None = option(
         None, doc="static: links file, one 'a b' pair of satellite ids per line (Hypatia "
         "isls.txt); default: the constellation's own static ISLs")

@@ -28,6 +28,7 @@ from .capacity import capacity_bps
 from .config import LinksConfig
 from .feasibility import FeasibilityLimits, plane_keys
 from .gsl import GroundLinks
+from .intershell import with_inter_shell
 from .reasons import GSL, ISL, UP
 from .topology import TOPOLOGIES
 
@@ -118,7 +119,10 @@ class LinkModel:
         self.limits = FeasibilityLimits.from_config(self.cfg, constellation)
         self.plane_key = plane_keys(constellation, self.n_sats)
         policy = TOPOLOGIES.get(self.cfg.topology)
-        self.isl = policy(self.cfg, constellation, self.limits, self.plane_key, base_dir)
+        # Fixed topologies of several shells get the inter-shell heads (links/intershell.py).
+        self.isl = with_inter_shell(
+            policy(self.cfg, constellation, self.limits, self.plane_key, base_dir),
+            self.cfg, constellation, self.limits, self.plane_key)
         self.gsl = GroundLinks(ground_cfg, ground,
                                getattr(constellation, "max_gsl_length_km", None),
                                shell=getattr(constellation, "shell", None))
@@ -132,7 +136,7 @@ class LinkModel:
 
     @property
     def n_terminals(self) -> int | None:
-        return self.cfg.n_terminals
+        return getattr(self.isl, "n_terminals", self.cfg.n_terminals)
 
     def step(self, t_ns: int, r_km, v_km_s, sun_dir) -> LinkTable:
         """Links at ``t_ns`` from Earth-fixed positions/velocities and the Sun direction."""
