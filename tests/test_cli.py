@@ -141,7 +141,10 @@ def test_paths_on_hypatia_directory(tmp_path, capsys):
     import pandas as pd
 
     df = pd.read_csv(out)
-    assert list(df.columns) == ["t_s", "rtt_ms", "one_way_ms", "hops", "path"]
+    assert list(df.columns) == ["t_s", "rtt_ms", "one_way_ms", "hops", "path", "bound_rtt_ms",
+                                "stretch", "flagged"]
+    # Hypatia's distance rule bounds the ground links: Tokyo - Delhi (5,850 km) >= 39 ms.
+    assert (df["bound_rtt_ms"] > 39.0).all() and (df["bound_rtt_ms"] <= df["rtt_ms"]).all()
     # Hypatia's own value at t = 0 (README of the directory): 49.575241 ms.
     assert df["rtt_ms"].iloc[0] == pytest.approx(49.575241, abs=0.01)
     assert df["path"].iloc[0] == "1156-617-583-549-515-514-513-1157"
