@@ -1,0 +1,238 @@
+"""``export-hypatia`` of meshnet's own scenarios: a complete Hypatia satellite-network folder,
+read back by meshnet itself and compared."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from meshnet.cli import main
+from meshnet.errors import MeshnetError
+from meshnet.io import hypatia_export as hx
+from meshnet.io.hypatia_export import (
+    export_hypatia_state,
+    export_scenario_hypatia,
+    grazing_isl_length_km,
+    slant_range_km,
+)
+from meshnet.links.model import link_model, model_tables
+from meshnet.links.reasons import ISL
+from meshnet.orbits.hypatia import load_hypatia_dir
+from meshnet.orbits.propagate import propagate
+from meshnet.scenario import load_scenario
+from meshnet.units import R_EARTH_KM
+from meshnet.world import build_world
+
+#: Worst case of TLE rounding (inclination, RAAN, argument of perigee and mean anomaly to
+#: 1e-4 deg: 4 x 0.5e-4 deg x 7,000 km = 24 m; mean motion to 1e-8 rev/day: 0.2 m a day).
+TLE_ROUNDING_KM = 0.025
+
+SMALL = """
+[scenario]
+name = "tiny export"
+epoch = 2026-03-01T06:00:00Z
+duration_s = 30
+step_s = 10
+seed = 1
+
+[[constellation.shells]]
+altitude_km = 1200.0
+inclination_deg = 53.0
+planes = 8
+sats_per_plane = 10
+phasing = 3
+
+[ground]
+stations = "st.csv"
+min_elevation_deg = 10.0
+
+[links]
+topology = "plus_grid"
+"""
+
+STATIONS = ("name,lat_deg,lon_deg\nNew York,40.7,-74.0\nLondon,51.5,-0.1\nTokyo,35.7,139.7\n"
+            "Sydney,-33.9,151.2\n")
+
+
+@pytest.fixture()
+def small(tmp_path):
+    (tmp_path / "st.csv").write_text(STATIONS)
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+@pytest.fixture()
+def exported(small, tmp_path):
+    sc = load_scenario(small)
+    grid = sc.grid()
+    res = export_scenario_hypatia(sc, grid, tmp_path / "net")
+    return sc, grid, res
+
+
+def test_round_trip(exported, tmp_path):
+    sc, grid, res = exported
+    out = res.path
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["description.txt", "dynamic_state_10000ms_for_30s", "ground_stations.txt",
+                     "gsl_interfaces_info.txt", "isls.txt", "tles.txt"]
+    assert (out / "tles.txt").read_text().splitlines()[:2] == ["8 10", "tiny_export 0"]
+    world = build_world(sc)
+    # The exported folder is a scenario of its own.
+    back = load_scenario(out)
+    assert back.run.epoch == sc.run.epoch
+    wb = build_world(back)
+    # Satellites: the same orbits within the TLE rounding.
+    r0 = propagate(world.constellation, grid).r_km
+    r1 = propagate(wb.constellation, back.grid(duration_s=30, step_s=10)).r_km
+    err_km = np.linalg.norm(r0 - r1, axis=2).max()
+    assert 0.0 < err_km < TLE_ROUNDING_KM
+    # ISLs: the fixed candidate list of meshnet's own link model, in the same order.
+    _, table = next(iter(model_tables(link_model(sc, grid, world), world.constellation, grid)))
+    isl = table.kind == ISL
+    np.testing.assert_array_equal(wb.hypatia.isls, np.stack([table.a[isl], table.b[isl]], 1))
+    assert len(wb.hypatia.isls) == 8 * 10 * 2
+    # Stations: names and positions (metres printed to 1e-6 m).
+    assert wb.ground.names.tolist() == world.ground.names.tolist()
+    np.testing.assert_allclose(wb.ground.r_km, world.ground.r_km, atol=1e-9, rtol=0)
+    # description.txt: the slant range at the mask and the range cap.
+    assert wb.hypatia.max_gsl_length_km == pytest.approx(slant_range_km(1200.0, 10.0))
+    assert wb.hypatia.max_isl_length_km == pytest.approx(
+        min(sc.links.max_range_km, grazing_isl_length_km(1200.0, sc.links.grazing_altitude_km)))
+    assert (wb.hypatia.gsl_interfaces == 1).all() and (wb.hypatia.gsl_bandwidth == 1.0).all()
+    # fstate: meshnet's Hypatia semantics on the re-read folder give the exported files.
+    again = export_hypatia_state(wb.hypatia, r1, back.grid(duration_s=30, step_s=10),
+                                 tmp_path / "again")
+    for f in sorted(res.state_dir.iterdir()):
+        assert (again / f.name).read_text() == f.read_text(), f.name
+    assert len(list(again.iterdir())) == len(list(res.state_dir.iterdir())) == 6
+
+
+def _fstate_tables(state_dir, n_nodes, n_sats, n_ground, t_list):
+    """Replay Hypatia's incremental fstate files into full next-hop tables per step."""
+    nh = np.full((n_nodes, n_ground), -2, np.int64)
+    out = []
+    for t in t_list:
+        for line in (state_dir / f"fstate_{t}.txt").read_text().splitlines():
+            cur, dst, nxt, _, _ = (int(x) for x in line.split(","))
+            nh[cur, dst - n_sats] = nxt
+        out.append(nh.copy())
+    return out
+
+
+def test_fstate_is_shortest_by_length(exported):
+    """Independent reference: networkx on the folder's own geometry (ISLs always up, a GSL to
+    every satellite within max_gsl_length_m, stations not relaying)."""
+    sc, grid, res = exported
+    net = load_hypatia_dir(res.path)
+    n_s, n_g = net.constellation.n, net.ground.n
+    r = propagate(net.constellation, grid).r_km
+    tables = _fstate_tables(res.state_dir, n_s + n_g, n_s, n_g, grid.t_ns.tolist())
+    reached = 0
+    for k in range(len(grid)):
+        g = nx.Graph()
+        g.add_nodes_from(range(n_s + n_g))
+        for a, b in net.isls.tolist():
+            g.add_edge(a, b, w=float(np.linalg.norm(r[k, a] - r[k, b])))
+        for j in range(n_g):
+            d = np.linalg.norm(r[k] - net.ground.r_km[j], axis=1)
+            for s in np.flatnonzero(d <= net.max_gsl_length_km):
+                g.add_edge(n_s + j, int(s), w=float(d[s]))
+        nh = tables[k]
+        for j in range(n_g):
+            dst = n_s + j
+            sat_only = g.subgraph(list(range(n_s)) + [dst])
+            dist = nx.single_source_dijkstra_path_length(sat_only, dst, weight="w")
+            for u in range(n_s + n_g):
+                if u == dst:
+                    continue
+                if u >= n_s:  # a station: its first hop, then satellites only
+                    best = min((g[u][s]["w"] + dist[s] for s in g[u] if s < n_s and s in dist),
+                               default=math.inf)
+                else:
+                    best = dist.get(u, math.inf)
+                if not math.isfinite(best):
+                    assert nh[u, j] == -1
+                    continue
+                # Follow the exported next hops and add up the lengths.
+                length, v, hops = 0.0, u, 0
+                while v != dst:
+                    w = int(nh[v, j])
+                    assert w >= 0 and hops < n_s + 2
+                    length += g[v][w]["w"]
+                    v, hops = w, hops + 1
+                assert length == pytest.approx(best, abs=1e-6)
+                reached += 1
+    assert reached > 100
+
+
+def test_dynamic_topology_fails_in_one_line(small, tmp_path, capsys):
+    out = tmp_path / "dyn"
+    rc = main(["export-hypatia", str(small), "--set", "links.topology=dynamic", "--out",
+               str(out), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "'dynamic'" in err and "plus_grid" in err and "cannot be exported" in err
+    assert not out.exists()
+
+
+def test_cli_prints_notes(small, tmp_path, capsys):
+    rc = main(["export-hypatia", str(small), "--out", str(tmp_path / "net"), "-q"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "ISLs are always up" in text and "max_gsl_length_m" in text
+    assert (tmp_path / "net" / "tles.txt").exists()
+
+
+def test_nothing_half_written(small, tmp_path, monkeypatch):
+    sc = load_scenario(small)
+    out = tmp_path / "net"
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(hx, "hypatia_forwarding_state", boom)
+    with pytest.raises(RuntimeError):
+        export_scenario_hypatia(sc, sc.grid(), out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml", "st.csv"]
+
+
+def test_refuses_foreign_folder(small, tmp_path):
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    sc = load_scenario(small)
+    with pytest.raises(MeshnetError, match="not an earlier Hypatia export"):
+        export_scenario_hypatia(sc, sc.grid(), other)
+    assert (other / "notes.txt").read_text() == "keep me"
+
+
+def test_catalogue_epochs_refused(small, tmp_path):
+    sc = load_scenario(small)
+    world = build_world(sc)
+    from dataclasses import replace
+
+    from meshnet.orbits.walker import walker_constellation
+    from meshnet.world import World
+
+    later = walker_constellation(sc.constellation.shells,
+                                 sc.run.epoch.replace(hour=sc.run.epoch.hour + 1))
+    bad = World(constellation=replace(world.constellation, satrecs=later.satrecs),
+                ground=world.ground)
+    with pytest.raises(MeshnetError, match="one TLE epoch"):
+        export_scenario_hypatia(sc, sc.grid(), tmp_path / "net", world=bad)
+
+
+def test_slant_range_is_the_mask():
+    """The satellite at max_gsl_length_m sits at the elevation mask (hand geometry)."""
+    for h, e in ((550.0, 25.0), (630.0, 30.0), (1200.0, 10.0)):
+        d = slant_range_km(h, e)
+        r = R_EARTH_KM
+        # Law of cosines in the Earth-centre / station / satellite triangle.
+        cos_zenith = ((r + h) ** 2 - r * r - d * d) / (2 * r * d)
+        assert math.degrees(math.asin(cos_zenith)) == pytest.approx(e, abs=1e-9)
+    # Hypatia's own Kuiper-630 value (80 km grazing altitude).
+    assert grazing_isl_length_km(630.0, 80.0) == pytest.approx(5442.958203036287, abs=1e-6)
