@@ -465,7 +465,9 @@ def export_scenario_hypatia(scenario, grid, out_dir, *, progress: bool = False,
         ever_down |= down
         for code, count in zip(*np.unique(table.reason[isl][down], return_counts=True),
                                strict=True):
-            key = REASON_NAMES[int(code)] if int(code) < len(REASON_NAMES) else str(code)
+            # Not UP with no reason: still acquiring.
+            key = ("acquiring" if int(code) == 0 else REASON_NAMES[int(code)]
+                   if int(code) < len(REASON_NAMES) else str(code))
             reasons[key] = reasons.get(key, 0) + int(count)
         lengths = table.length_km[isl]
         if lengths.size and np.isfinite(lengths).any():
