@@ -20,7 +20,7 @@ Policies
     Every next hop within ``ecmp_tolerance`` of the least delay; traffic split equally at
     each hop (per-hop hashing in the fluid limit), at most ``ecmp_max_paths`` paths.
 ``widest``
-    The path with the largest bottleneck capacity (ties to the lower delay as the search goes).
+    The path with the largest bottleneck capacity; among equally wide paths the least delay.
 ``load_aware``
     Least-delay paths over weights ``delay_s * (1 + load_alpha * utilisation)``, with the
     utilisation of the previous step's allocation (``edge_utilisation``).
@@ -387,28 +387,62 @@ class MinHop(RoutingPolicy):
 
 @ROUTING_POLICIES.register("widest")
 class Widest(RoutingPolicy):
-    """One path per pair with the largest bottleneck capacity."""
+    """One path per pair: the largest bottleneck capacity, and among the paths that reach it
+    the least delay.
+
+    Such paths do not nest into one tree per root (a node's own widest path can be wider and
+    longer than the prefix a narrower destination needs), so after one widest-path search per
+    root the pairs are grouped by (root, bottleneck) and each group reads its paths off a
+    least-delay tree over the edges at least that wide. With the usual few distinct capacities
+    that is one or two trees per root. ``parallel`` selects the kernel (identical results).
+    """
 
     name = "widest"
+    parallel = True
 
     def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
         relay = self._relay(snapshot)
         rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
-
-        def search(roots, towards):
-            n, r = snapshot.n_nodes, roots.shape[0]
-            width = np.empty((r, n))
-            dist = np.empty((r, n))
-            pred = np.empty((r, n), np.int32)
-            pred_edge = np.empty((r, n), np.int32)
-            cap, w = snapshot.capacity_bps, snapshot.delay_s
-            if towards:
-                cap, w = cap[rev], w[rev]
-            K.widest_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(cap),
-                          np.ascontiguousarray(w), relay, roots, width, dist, pred, pred_edge)
-            return pred, pred_edge
-
-        return _tree_routes(snapshot, src, dst, search, rev)
+        n_pairs = src.shape[0]
+        if n_pairs == 0:
+            return _tree_routes(snapshot, src, dst, None, rev)
+        udst, dst_inv = np.unique(dst, return_inverse=True)
+        usrc, src_inv = np.unique(src, return_inverse=True)
+        if udst.shape[0] <= usrc.shape[0]:
+            roots, row, start, towards = udst, dst_inv.ravel(), src, True
+        else:
+            roots, row, start, towards = usrc, src_inv.ravel(), dst, False
+        end = dst if towards else src
+        roots = roots.astype(np.int32)
+        cap, w = snapshot.capacity_bps, snapshot.delay_s
+        if towards:
+            cap, w = cap[rev], w[rev]
+        cap, w = np.ascontiguousarray(cap), np.ascontiguousarray(w)
+        n, r = snapshot.n_nodes, roots.shape[0]
+        width = np.empty((r, n))
+        scratch = np.empty((r, n))
+        pred = np.empty((r, n), np.int32)
+        pred_edge = np.empty((r, n), np.int32)
+        widest = K.widest_many if self.parallel else K.widest_many_serial
+        widest(snapshot.indptr, snapshot.indices, cap, w, relay, roots, width, scratch, pred,
+               pred_edge)
+        # One task per (root, bottleneck) among the pairs; unreachable pairs (width 0) join
+        # their root's first task and read no path.
+        level = width[row, start]
+        level = np.where(level > 0.0, level, np.inf)
+        keys, task_of_pair = np.unique(np.stack([row.astype(np.float64), level], 1), axis=0,
+                                       return_inverse=True)
+        task_root = roots[keys[:, 0].astype(np.int64)]
+        task_level = keys[:, 1].copy()  # inf: no edge is that wide, the tree is the root
+        t = keys.shape[0]
+        dist = np.empty((t, n))
+        tpred = np.empty((t, n), np.int32)
+        tpred_edge = np.empty((t, n), np.int32)
+        levels = K.widest_levels if self.parallel else K.widest_levels_serial
+        levels(snapshot.indptr, snapshot.indices, cap, w, relay, task_root, task_level, dist,
+               tpred, tpred_edge)
+        return _routes_from_trees(snapshot, tpred, tpred_edge, rev,
+                                  task_of_pair.ravel().astype(np.int64), start, end, towards)
 
 
 @ROUTING_POLICIES.register("load_aware")
