@@ -4,6 +4,7 @@ read back by meshnet itself and compared."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -25,6 +26,8 @@ from meshnet.orbits.propagate import propagate
 from meshnet.scenario import load_scenario
 from meshnet.units import R_EARTH_KM
 from meshnet.world import build_world
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 #: Worst case of TLE rounding (inclination, RAAN, argument of perigee and mean anomaly to
 #: 1e-4 deg: 4 x 0.5e-4 deg x 7,000 km = 24 m; mean motion to 1e-8 rev/day: 0.2 m a day).
@@ -210,20 +213,55 @@ def test_refuses_foreign_folder(small, tmp_path):
     assert (other / "notes.txt").read_text() == "keep me"
 
 
-def test_catalogue_epochs_refused(small, tmp_path):
-    sc = load_scenario(small)
-    world = build_world(sc)
+def test_other_element_epochs_are_redated(small, tmp_path):
+    """Satellites whose elements have another epoch (a catalogue) are written with the scenario
+    epoch (ns-3's time zero) and still fly the same orbits."""
     from dataclasses import replace
+    from datetime import timedelta
 
     from meshnet.orbits.walker import walker_constellation
     from meshnet.world import World
 
-    later = walker_constellation(sc.constellation.shells,
-                                 sc.run.epoch.replace(hour=sc.run.epoch.hour + 1))
-    bad = World(constellation=replace(world.constellation, satrecs=later.satrecs),
-                ground=world.ground)
-    with pytest.raises(MeshnetError, match="one TLE epoch"):
-        export_scenario_hypatia(sc, sc.grid(), tmp_path / "net", world=bad)
+    sc = load_scenario(small)
+    world = build_world(sc)
+    earlier = walker_constellation(sc.constellation.shells, sc.run.epoch - timedelta(hours=3))
+    moved = World(constellation=replace(world.constellation, satrecs=earlier.satrecs),
+                  ground=world.ground)
+    res = export_scenario_hypatia(sc, sc.grid(), tmp_path / "net", world=moved)
+    assert res.n_redated == 80 and res.n_failed == 0
+    net = load_hypatia_dir(res.path)
+    assert {(s.jdsatepoch, s.jdsatepochF) for s in net.constellation.satrecs} == {
+        (world.constellation.satrecs[0].jdsatepoch, world.constellation.satrecs[0].jdsatepochF)}
+    r0 = propagate(moved.constellation, sc.grid()).r_km
+    r1 = propagate(net.constellation, sc.grid()).r_km
+    assert np.linalg.norm(r0 - r1, axis=2).max() < TLE_ROUNDING_KM
+    assert res.max_position_error_km == pytest.approx(np.linalg.norm(r0 - r1, axis=2).max())
+
+
+def test_redating_real_catalogue_elements():
+    """On real TLEs (drag, other epochs): the same position at the new epoch, and after ten
+    minutes within 0.2 km for every satellite above 300 km."""
+    from meshnet.io.hypatia_export import _at_epoch
+    from meshnet.orbits.tle import read_tle_file, records_to_satrecs
+
+    path = DATA / "starlink_2026-02-23.tle"
+    if not path.exists():
+        pytest.skip(f"real catalogue not found at {path}")
+    sats = records_to_satrecs(read_tle_file(path)[::40])
+    jd0 = 2461095.0  # 2026-02-23 12:00 UTC
+    n = 0
+    for sat in sats:
+        new, ok = _at_epoch(sat, jd0)
+        if not ok:
+            continue
+        assert new.jdsatepoch + new.jdsatepochF == jd0
+        for dt_day, tol_km in ((0.0, 1e-6), (10 / 1440, 0.2)):
+            e0, r0, _ = sat.sgp4(jd0, dt_day)
+            e1, r1, _ = new.sgp4(jd0, dt_day)
+            if e0 == 0 and sat.altp * sat.radiusearthkm > 300.0:
+                assert e1 == 0 and np.linalg.norm(np.subtract(r0, r1)) < tol_km
+                n += 1
+    assert n > 200
 
 
 def test_slant_range_is_the_mask():
