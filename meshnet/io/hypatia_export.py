@@ -635,9 +635,27 @@ def run_export_hypatia(scenario, grid, out_dir, progress: bool = True) -> str:
     from ..world import build_world
 
     world = build_world(scenario)
-    if world.hypatia is not None:
-        from ..pathtrace import run_export_hypatia as run_state
+    if world.hypatia is None:
+        return export_scenario_hypatia(scenario, grid, out_dir, progress=progress,
+                                       world=world).report()
+    from ..orbits.propagate import propagate
 
-        return run_state(scenario, grid, out_dir, progress=progress)
-    return export_scenario_hypatia(scenario, grid, out_dir, progress=progress,
-                                   world=world).report()
+    n = len(grid)
+    r_km = np.empty((n, world.n_sats, 3))
+    for c0 in range(0, n, 200):
+        sub = grid[c0:c0 + 200]
+        r_km[c0:c0 + len(sub)] = propagate(world.constellation, sub).r_km
+    bar = None
+    if progress and n > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, unit="steps", dynamic_ncols=True, leave=False)
+    try:
+        folder = export_hypatia_state(world.hypatia, r_km, grid, out_dir,
+                                      duration_s=n * grid.step_ns / NS_PER_S,
+                                      progress=(lambda k, t: bar.update(1)) if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    n_files = sum(1 for _ in Path(folder).iterdir())
+    return f"wrote {n_files} files for {n} steps to {folder}"
