@@ -423,8 +423,12 @@ def test_widest_breaks_ties_by_delay(seed):
     check_routes(r, snap, src, dst, relay)
     policy.parallel = False
     serial = policy.route(snap, src, dst, t_ns=0)
-    for name in ("pair_path_indptr", "path_edges", "path_nodes", "pair_reachable"):
+    policy.tree_bytes = 3 * 8 * snap.n_nodes  # three trees at a time: the chunked merge
+    chunked = policy.route(snap, src, dst, t_ns=0)
+    for name in ("pair_path_indptr", "path_edges", "path_nodes", "path_node_indptr",
+                 "path_edge_indptr", "pair_reachable", "path_delay_s"):
         np.testing.assert_array_equal(getattr(serial, name), getattr(r, name))
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(r, name))
     n_tie = 0
     for p, (a, b) in enumerate(pairs):
         ref_w, ref_d = naive_shortest_widest(snap, a, b, relay)

@@ -389,9 +389,9 @@ def widest_many_serial(indptr, indices, capacity, weights, relay_ok, roots, widt
 
 
 @njit(cache=True)
-def _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, dist, pred,
-               pred_edge):
+def _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, pred, pred_edge):
     n = indptr.shape[0] - 1
+    dist = np.empty(n)
     hk = np.empty(n)
     hn = np.empty(n, np.int32)
     pos = np.empty(n, np.int32)
@@ -402,14 +402,14 @@ def _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, d
     init[0] = roots[i]
     init_d = np.zeros(1)
     dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, True, init, init_d, -1,
-                  dist[i], pred[i], pred_edge[i], rank, hk, hn, pos)
+                  dist, pred[i], pred_edge[i], rank, hk, hn, pos)
 
 
 @njit(cache=True, parallel=True)
-def widest_levels(indptr, indices, capacity, weights, relay_ok, roots, levels, dist, pred,
+def widest_levels(indptr, indices, capacity, weights, relay_ok, roots, levels, pred,
                   pred_edge):
     """Least-weight trees over the edges at least ``levels[i]`` wide, from ``roots[i]``
-    (parallel over the (root, level) tasks); outputs are ``(R, n)``.
+    (parallel over the (root, level) tasks); ``pred``/``pred_edge`` are ``(R, n)``.
 
     The least-delay path among the widest ones to a node whose largest bottleneck is ``c``
     (from :func:`widest_many`) is its path in the tree of level ``c``: every path in that
@@ -418,16 +418,16 @@ def widest_levels(indptr, indices, capacity, weights, relay_ok, roots, levels, d
     than the prefix a narrower node needs).
     """
     for i in prange(roots.shape[0]):
-        _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, dist, pred,
+        _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, pred,
                    pred_edge)
 
 
 @njit(cache=True)
-def widest_levels_serial(indptr, indices, capacity, weights, relay_ok, roots, levels, dist,
-                         pred, pred_edge):
+def widest_levels_serial(indptr, indices, capacity, weights, relay_ok, roots, levels, pred,
+                         pred_edge):
     """Serial twin of :func:`widest_levels`."""
     for i in range(roots.shape[0]):
-        _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, dist, pred,
+        _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, pred,
                    pred_edge)
 
 

@@ -394,11 +394,13 @@ class Widest(RoutingPolicy):
     longer than the prefix a narrower destination needs), so after one widest-path search per
     root the pairs are grouped by (root, bottleneck) and each group reads its paths off a
     least-delay tree over the edges at least that wide. With the usual few distinct capacities
-    that is one or two trees per root. ``parallel`` selects the kernel (identical results).
+    that is one or two trees per root; trees are kept ``tree_bytes`` (32 MB) at a time.
+    ``parallel`` selects the kernel (identical results).
     """
 
     name = "widest"
     parallel = True
+    tree_bytes = 1 << 25
 
     def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
         relay = self._relay(snapshot)
@@ -434,15 +436,47 @@ class Widest(RoutingPolicy):
                                        return_inverse=True)
         task_root = roots[keys[:, 0].astype(np.int64)]
         task_level = keys[:, 1].copy()  # inf: no edge is that wide, the tree is the root
-        t = keys.shape[0]
-        dist = np.empty((t, n))
-        tpred = np.empty((t, n), np.int32)
-        tpred_edge = np.empty((t, n), np.int32)
+        task_of_pair = task_of_pair.ravel().astype(np.int64)
         levels = K.widest_levels if self.parallel else K.widest_levels_serial
-        levels(snapshot.indptr, snapshot.indices, cap, w, relay, task_root, task_level, dist,
-               tpred, tpred_edge)
-        return _routes_from_trees(snapshot, tpred, tpred_edge, rev,
-                                  task_of_pair.ravel().astype(np.int64), start, end, towards)
+        # Trees in chunks of ``tree_bytes``: with continuous capacities every pair can have a
+        # bottleneck of its own.
+        chunk = max(1, self.tree_bytes // (8 * n))
+        parts = []
+        for t0 in range(0, keys.shape[0], chunk):
+            t1 = min(t0 + chunk, keys.shape[0])
+            pick = np.flatnonzero((task_of_pair >= t0) & (task_of_pair < t1))
+            tpred = np.empty((t1 - t0, n), np.int32)
+            tpred_edge = np.empty((t1 - t0, n), np.int32)
+            levels(snapshot.indptr, snapshot.indices, cap, w, relay, task_root[t0:t1],
+                   task_level[t0:t1], tpred, tpred_edge)
+            part = _routes_from_trees(snapshot, tpred, tpred_edge, rev,
+                                      task_of_pair[pick] - t0, start[pick], end[pick], towards)
+            if t0 == 0 and t1 == keys.shape[0]:
+                return part
+            parts.append((pick, part))
+        return _merge_single_paths(snapshot, n_pairs, parts)
+
+
+def _merge_single_paths(snapshot, n_pairs, parts) -> Routes:
+    """One :class:`Routes` out of ``(pair ids, Routes of those pairs)`` parts with at most one
+    path per pair."""
+    pair_of_path = np.concatenate([pick[r.pair_reachable] for pick, r in parts])
+    node_counts = np.concatenate([np.diff(r.path_node_indptr) for _, r in parts])
+    edge_counts = np.concatenate([np.diff(r.path_edge_indptr) for _, r in parts])
+    node_off = np.cumsum([0] + [r.path_nodes.shape[0] for _, r in parts])[:-1]
+    edge_off = np.cumsum([0] + [r.path_edges.shape[0] for _, r in parts])[:-1]
+    node_start = np.concatenate([r.path_node_indptr[:-1] + o
+                                 for (_, r), o in zip(parts, node_off, strict=True)])
+    edge_start = np.concatenate([r.path_edge_indptr[:-1] + o
+                                 for (_, r), o in zip(parts, edge_off, strict=True)])
+    nodes = np.concatenate([r.path_nodes for _, r in parts])
+    edges = np.concatenate([r.path_edges for _, r in parts])
+    order = np.argsort(pair_of_path, kind="stable")
+    nc, ec = node_counts[order], edge_counts[order]
+    return _routes(np.bincount(pair_of_path, minlength=n_pairs), _indptr(nc),
+                   nodes[_ranges(node_start[order], nc)], _indptr(ec),
+                   edges[_ranges(edge_start[order], ec)], np.ones(order.shape[0]),
+                   snapshot.delay_s)
 
 
 @ROUTING_POLICIES.register("load_aware")
