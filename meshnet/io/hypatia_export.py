@@ -350,10 +350,19 @@ def grazing_isl_length_km(altitude_km: float, grazing_altitude_km: float) -> flo
     return float(2.0 * np.sqrt(max(a * a - g * g, 0.0)))
 
 
+def _tle_checksum(text: str) -> int:
+    return sum(int(c) if c.isdigit() else c == "-" for c in text) % 10
+
+
 def _tle_lines(satrec) -> tuple[str, str]:
+    """TLE lines of ``satrec``; a blank international designator becomes satgenpy's
+    ``00000ABC`` (the field is not used by SGP4)."""
     from sgp4.exporter import export_tle
 
     line1, line2 = export_tle(satrec)
+    if not line1[9:17].strip():
+        body = line1[:9] + "00000ABC" + line1[17:68]
+        line1 = body + str(_tle_checksum(body))
     return line1, line2
 
 
@@ -460,7 +469,7 @@ def export_scenario_hypatia(scenario, grid, out_dir, *, progress: bool = False,
     metres), ``gsl_interfaces_info.txt``, ``description.txt`` and the
     ``dynamic_state_<step>ms_for_<duration>s`` forwarding state that Hypatia's semantics give
     for that folder (computed from the written TLEs, so reading the folder back with meshnet
-    reproduces it exactly). See ``docs/guide.md`` ("Handing a scenario to Hypatia").
+    reproduces it exactly). See ``docs/design.md`` ("Exporting to Hypatia").
 
     Parameters
     ----------
@@ -543,11 +552,16 @@ def export_scenario_hypatia(scenario, grid, out_dir, *, progress: bool = False,
         gsl_rule = (f"slant range at the {eps:g} deg elevation mask to {h_km:.1f} km altitude, "
                     f"spherical Earth R = {R_EARTH_KM} km")
     limits = model.limits
-    graze_km = grazing_isl_length_km(h_km, limits.grazing_altitude_km)
-    isl_km = min(float(limits.range_cap_km), graze_km)
-    isl_rule = (f"min(range cap {limits.range_cap_km:g} km, line of sight above "
-                f"{limits.grazing_altitude_km:g} km at {h_km:.1f} km altitude = "
-                f"{graze_km:.1f} km)")
+    own_isl_km = getattr(scenario.constellation, "max_isl_length_km", None)
+    if own_isl_km:
+        isl_km = float(own_isl_km)
+        isl_rule = "the scenario's [constellation].max_isl_length_km"
+    else:
+        graze_km = grazing_isl_length_km(h_km, limits.grazing_altitude_km)
+        isl_km = min(float(limits.range_cap_km), graze_km)
+        isl_rule = (f"min(range cap {limits.range_cap_km:g} km, line of sight above "
+                    f"{limits.grazing_altitude_km:g} km at {h_km:.1f} km altitude = "
+                    f"{graze_km:.1f} km)")
 
     n_orbits, n_per = _shell_header(const)
     prefix = _prefix(scenario.name if hasattr(scenario, "name") else scenario.run.name)
