@@ -103,12 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(p)
     p.set_defaults(func=_cmd_paths)
 
-    p = sub.add_parser("export-hypatia", help="forwarding state in Hypatia's file format",
-                       description="Write dynamic_state_<step>ms_for_<duration>s/fstate_*.txt "
-                                   "and gsl_if_bandwidth_*.txt as Hypatia's satgenpy does.")
+    p = sub.add_parser("export-hypatia", help="a scenario in Hypatia's file format (ns-3)",
+                       description="A scenario with a fixed ISL topology (plus_grid, static, "
+                                   "cluster) becomes the Hypatia satellite-network folder DIR: "
+                                   "tles.txt, isls.txt, ground_stations.txt, "
+                                   "gsl_interfaces_info.txt, description.txt and "
+                                   "dynamic_state_<step>ms_for_<duration>s/ (fstate_*.txt, "
+                                   "gsl_if_bandwidth_*.txt) under Hypatia's semantics. For a "
+                                   "Hypatia directory as SCENARIO, only dynamic_state_* is "
+                                   "written, under DIR.")
     p.add_argument("scenario")
     _add_time_args(p)
-    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="the satellite-network folder to write (replaced if it is an earlier "
+                        "export); for a Hypatia directory, the parent of dynamic_state_*")
     _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_export_hypatia)
@@ -223,7 +231,7 @@ def _cmd_paths(args) -> int:
 
 
 def _cmd_export_hypatia(args) -> int:
-    from .pathtrace import run_export_hypatia
+    from .io.hypatia_export import run_export_hypatia
 
     sc = _scenario(args)
     grid = _grid(sc, args)

@@ -5,8 +5,9 @@ come down again. Whatever the constellation, its one-way path is at least
 
 ``L = R * sigma + 2 * (s_max - R * theta_max)``        (``sigma >= 2 theta_max``)
 
-(``R sigma`` less the great-circle stretch each ground link covers, plus the two links) where ``sigma`` is the central angle between the stations (``R * sigma`` is the great-circle
-distance), ``theta_max`` the Earth central angle a single ground link can span at most (at the
+(the great circle less the part each ground link covers, plus the two links) where ``sigma``
+is the central angle between the stations (``R * sigma`` is the great-circle distance),
+``theta_max`` the Earth central angle a single ground link can span at most (at the
 elevation mask, for the lowest satellites; or at Hypatia's maximum ground-link length) and
 ``s_max`` that link's slant range. Stations closer than ``2 theta_max`` can share one
 satellite: then ``L = 2 * |A - S|`` with ``S`` at the lowest altitude above the midpoint.

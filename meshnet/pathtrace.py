@@ -1,4 +1,4 @@
-"""``meshnet paths`` and ``meshnet export-hypatia``: per-step graphs of a scenario, routed.
+"""``meshnet paths``: per-step graphs of a scenario, routed.
 
 A Hypatia directory is stepped with Hypatia's semantics (:mod:`meshnet.routing.hypatia`);
 every other scenario goes through the laser link model.
@@ -109,39 +109,3 @@ def _write_table(path: Path, columns: dict) -> None:
             w.write(table)
         return
     atomic_write(path, lambda tmp: pacsv.write_csv(table, tmp))
-
-
-def run_export_hypatia(scenario, grid, out_dir: Path, progress=True) -> str:
-    """Write Hypatia's forwarding-state files for a Hypatia-directory scenario."""
-    from .io.hypatia_export import export_hypatia_state
-    from .orbits.propagate import propagate
-    from .routing.hypatia import hypatia_topology
-    from .world import build_world
-
-    world = build_world(scenario)
-    if world.hypatia is None:
-        raise MeshnetError(
-            f"{scenario.source}: export-hypatia needs a Hypatia satellite-network directory as "
-            "the scenario (Hypatia's format has static ISLs and distance-based ground links)")
-    topology = hypatia_topology(world.hypatia)
-    from .runner import _progress
-
-    bar = _progress(len(grid), progress, "steps")
-    r_km = np.empty((len(grid), world.n_sats, 3))
-    for c0 in range(0, len(grid), CHUNK_STEPS):
-        sub = grid[c0:c0 + CHUNK_STEPS]
-        r_km[c0:c0 + len(sub)] = propagate(world.constellation, sub).r_km
-    duration_s = len(grid) * grid.step_ns / NS_PER_S
-
-    def tick(k, total):
-        if bar is not None:
-            bar.update(1)
-
-    try:
-        folder = export_hypatia_state(world.hypatia, r_km, grid, out_dir, duration_s=duration_s,
-                                      topology=topology, progress=tick)
-    finally:
-        if bar is not None:
-            bar.close()
-    n_files = sum(1 for _ in Path(folder).iterdir())
-    return f"wrote {n_files} files for {len(grid)} steps to {folder}"

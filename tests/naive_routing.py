@@ -280,3 +280,21 @@ def naive_hypatia_fstate(n_sats, isls, sat_r_km, ground_r_m, max_gsl_length_m):
             state[(n_sats + s, n_sats + g)] = (
                 (-1, -1, -1) if best is None else (best[1], 0, count[best[1]]))
     return state, to_gs
+
+
+def naive_shortest_widest(snap: Snapshot, src, dst, relay_ok=None):
+    """networkx reference of ``widest`` routing: the largest bottleneck capacity from ``src``
+    to ``dst`` and the least delay among the paths that reach it (non-relay nodes other than
+    the ends removed). Returns ``(width, delay_s)``, ``(0.0, inf)`` when unreachable."""
+    relay_ok = np.ones(snap.n_nodes, bool) if relay_ok is None else relay_ok
+    g = relay_graph(snap, snap.delay_s, relay_ok, src, dst)
+    s = snap.edge_sources()
+    for e in range(snap.n_edges):
+        u, v = int(s[e]), int(snap.indices[e])
+        if g.has_edge(u, v):
+            g[u][v]["cap"] = float(snap.capacity_bps[e])
+    for c in sorted({d["cap"] for _, _, d in g.edges(data=True)}, reverse=True):
+        wide = g.edge_subgraph([(u, v) for u, v, d in g.edges(data=True) if d["cap"] >= c])
+        if src in wide and dst in wide and nx.has_path(wide, src, dst):
+            return c, nx.dijkstra_path_length(wide, src, dst, weight="weight")
+    return 0.0, math.inf

@@ -284,3 +284,40 @@ def test_out_buffers_are_filled_and_checked():
     with pytest.raises(MeshnetError, match=r"needs C-contiguous float64 \(100, 12, 3\)"):
         propagate(c, grid, out=Orbits(np.empty((99, 12, 3)), np.empty((99, 12, 3)),
                                       np.zeros((99, 12), dtype=np.uint8)))
+
+
+def test_polar_motion_applied_as_skyfield_with_the_iers_table():
+    """ITRS positions equal skyfield's with the polar-motion table of skyfield-data's
+    finals2000A.all installed (to a micrometre), and differ by metres from skyfield's without
+    it (so this test fails if polar motion is dropped)."""
+    import warnings
+
+    import skyfield_data
+    from skyfield.api import EarthSatellite, Loader
+    from skyfield.data import iers
+
+    assert timescale().polar_motion_table is not None
+    load = Loader(skyfield_data.get_skyfield_data_path(), expire=False, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the table's predictions have ended
+        plain = load.timescale(builtin=False)
+        with_pm = load.timescale(builtin=False)
+        with load.open("finals2000A.all") as fh:
+            iers.install_polar_motion_table(with_pm, iers.parse_x_y_dut1_from_finals_all(fh))
+    epoch = datetime(2024, 6, 1, 6, tzinfo=UTC)  # inside the table (measured, not predicted)
+    c = walker_constellation([ShellConfig(altitude_km=550, inclination_deg=53, planes=4,
+                                          sats_per_plane=3, phasing=1)], epoch)
+    grid = TimeGrid.from_duration(epoch, 3000.0, 600.0)
+    for method in ("sgp4", "numba"):
+        r = propagate(c, grid, method=method).r_km
+        err_pm = err_plain = 0.0
+        for k in range(c.n):
+            sat = EarthSatellite.from_satrec(c.satrecs[k], with_pm)
+            ref = sat.at(grid.skyfield_times(with_pm)).frame_xyz(itrs).km.T
+            err_pm = max(err_pm, np.linalg.norm(r[:, k] - ref, axis=1).max() * 1000.0)
+            sat = EarthSatellite.from_satrec(c.satrecs[k], plain)
+            ref = sat.at(grid.skyfield_times(plain)).frame_xyz(itrs).km.T
+            err_plain = max(err_plain, np.linalg.norm(r[:, k] - ref, axis=1).max() * 1000.0)
+        assert err_pm < 1e-3  # metres: 0.14 um measured
+        assert 5.0 < err_plain < 30.0  # the pole's offset, 15 m at LEO in mid-2024
+

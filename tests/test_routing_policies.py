@@ -390,3 +390,74 @@ def test_predictive_fewer_path_changes_on_starlink_550():
     cfg = RoutingConfig(policy="predictive", horizon_s=horizon_s)
     pr = count_changes(make_policy(cfg, world.n_nodes), series, src, dst, steps)
     assert pr < 0.95 * sd, (pr, sd)
+
+
+def _equal_capacity_snapshot(rng, n_nodes=36, n_links=90):
+    """Random graph with only two capacity values: many equally wide paths of unequal delay."""
+    snap = random_snapshot(rng, n_nodes, n_links)
+    s = snap.edge_sources()
+    lo, hi = np.minimum(s, snap.indices), np.maximum(s, snap.indices)
+    wide = (lo * 7 + hi * 3) % 3 == 0  # the same value on both directions of a link
+    cap = np.where(wide, 100e9, 20e9)
+    return Snapshot.from_links(0, snap.node_names, snap.node_kind, s[s < snap.indices],
+                               snap.indices[s < snap.indices], snap.length_km[s < snap.indices],
+                               cap[s < snap.indices])
+
+
+@pytest.mark.parametrize("seed", [3, 11, 12])
+def test_widest_breaks_ties_by_delay(seed):
+    """Among the paths of maximal bottleneck, ``widest`` takes the least-delay one (networkx
+    reference); the parallel and serial kernels give the same routes."""
+    from naive_routing import naive_shortest_widest
+
+    rng = np.random.default_rng(seed)
+    snap = _equal_capacity_snapshot(rng)
+    relay = rng.random(snap.n_nodes) < 0.85
+    pairs = [(a, b) for a in range(0, snap.n_nodes, 3) for b in range(1, snap.n_nodes, 4)
+             if a != b]
+    src = np.array([a for a, _ in pairs], np.int32)
+    dst = np.array([b for _, b in pairs], np.int32)
+    policy = make_policy(RoutingConfig(policy="widest", ground_relay=True), snap.n_nodes,
+                         relay_mask=relay)
+    r = policy.route(snap, src, dst, t_ns=0)
+    check_routes(r, snap, src, dst, relay)
+    policy.parallel = False
+    serial = policy.route(snap, src, dst, t_ns=0)
+    policy.tree_bytes = 3 * 8 * snap.n_nodes  # three trees at a time: the chunked merge
+    chunked = policy.route(snap, src, dst, t_ns=0)
+    for name in ("pair_path_indptr", "path_edges", "path_nodes", "path_node_indptr",
+                 "path_edge_indptr", "pair_reachable", "path_delay_s"):
+        np.testing.assert_array_equal(getattr(serial, name), getattr(r, name))
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(r, name))
+    n_tie = 0
+    for p, (a, b) in enumerate(pairs):
+        ref_w, ref_d = naive_shortest_widest(snap, a, b, relay)
+        if not r.pair_reachable[p]:
+            assert ref_w == 0.0
+            continue
+        e = r.edges_of(r.pair_path_indptr[p])
+        assert snap.capacity_bps[e].min() == ref_w
+        assert snap.delay_s[e].sum() == pytest.approx(ref_d, rel=1e-12, abs=1e-15)
+        n_tie += ref_w == 20e9
+    assert n_tie > 20
+
+
+def test_widest_takes_the_short_path_of_equal_width():
+    """The reported case in small (routed 3 -> 0, so the search starts at 0): 0 reaches 2 over
+    a wide long detour (0-4-2, 20 ms) or a narrow short one (0-1-2, 10 ms); 3 sits behind a
+    20 Gbps link either way, so both routes to 3 are 20 Gbps wide and the 11 ms one must win
+    over the 21 ms one (the single widest-path tree gave 21 ms)."""
+    a = np.array([0, 1, 0, 4, 2])
+    b = np.array([1, 2, 4, 2, 3])
+    delay_ms = np.array([5.0, 5.0, 10.0, 10.0, 1.0])
+    cap = np.array([100e9, 20e9, 100e9, 100e9, 20e9])
+    from meshnet.units import C_KM_S
+
+    names = np.array([f"n{i}" for i in range(5)], dtype=object)
+    snap = Snapshot.from_links(0, names, np.zeros(5, np.int8), a, b, delay_ms * 1e-3 * C_KM_S,
+                               cap)
+    r = make_policy(RoutingConfig(policy="widest", ground_relay=True), 5).route(
+        snap, np.array([3], np.int32), np.array([0], np.int32), t_ns=0)
+    e = r.edges_of(r.pair_path_indptr[0])
+    assert snap.capacity_bps[e].min() == 20e9
+    assert snap.delay_s[e].sum() * 1e3 == pytest.approx(11.0)

@@ -302,6 +302,8 @@ def bfs_many_serial(indptr, indices, relay_ok, roots, hops, pred, pred_edge):
 # --------------------------------------------------------------------------------------------
 # Widest-shortest path: largest bottleneck capacity, then smallest weight
 # --------------------------------------------------------------------------------------------
+# ``widest_many`` gives every node's largest bottleneck exactly; its tie-break by weight is
+# only as good as one tree allows. ``widest_levels`` gives the exact least-weight widest paths.
 
 
 @njit(cache=True)
@@ -384,6 +386,49 @@ def widest_many_serial(indptr, indices, capacity, weights, relay_ok, roots, widt
     for i in range(roots.shape[0]):
         _widest_row(indptr, indices, capacity, weights, relay_ok, roots[i], width[i], dist[i],
                     pred[i], pred_edge[i])
+
+
+@njit(cache=True)
+def _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, pred, pred_edge):
+    n = indptr.shape[0] - 1
+    dist = np.empty(n)
+    hk = np.empty(n)
+    hn = np.empty(n, np.int32)
+    pos = np.empty(n, np.int32)
+    rank = np.empty(n, np.int32)
+    edge_ok = capacity >= levels[i]
+    node_ok = np.ones(n, np.bool_)
+    init = np.empty(1, np.int32)
+    init[0] = roots[i]
+    init_d = np.zeros(1)
+    dijkstra_core(indptr, indices, weights, relay_ok, edge_ok, node_ok, True, init, init_d, -1,
+                  dist, pred[i], pred_edge[i], rank, hk, hn, pos)
+
+
+@njit(cache=True, parallel=True)
+def widest_levels(indptr, indices, capacity, weights, relay_ok, roots, levels, pred,
+                  pred_edge):
+    """Least-weight trees over the edges at least ``levels[i]`` wide, from ``roots[i]``
+    (parallel over the (root, level) tasks); ``pred``/``pred_edge`` are ``(R, n)``.
+
+    The least-delay path among the widest ones to a node whose largest bottleneck is ``c``
+    (from :func:`widest_many`) is its path in the tree of level ``c``: every path in that
+    subgraph is at least ``c`` wide and none can be wider. One tree per distinct level, since
+    such paths do not nest into one tree (a node's own widest path may be wider and longer
+    than the prefix a narrower node needs).
+    """
+    for i in prange(roots.shape[0]):
+        _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, pred,
+                   pred_edge)
+
+
+@njit(cache=True)
+def widest_levels_serial(indptr, indices, capacity, weights, relay_ok, roots, levels, pred,
+                         pred_edge):
+    """Serial twin of :func:`widest_levels`."""
+    for i in range(roots.shape[0]):
+        _level_row(indptr, indices, capacity, weights, relay_ok, roots, levels, i, pred,
+                   pred_edge)
 
 
 # --------------------------------------------------------------------------------------------

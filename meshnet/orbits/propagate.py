@@ -5,8 +5,9 @@ geodetic coordinates.
 with the rotation skyfield itself uses:
 ``ITRS <- TEME = W(xp, yp) . Rz(-theta_GMST1982(UT1))``, which is exactly skyfield's
 ``itrs.rotation_at(t) @ TEME.rotation_at(t).T`` (the precession-nutation matrices cancel), with
-UT1 from skyfield-data's ``finals2000A.all`` and polar motion ``W`` if the timescale carries a
-polar-motion table. The rotation is computed once per time and applied to all satellites.
+UT1 and the polar motion ``W`` from skyfield-data's ``finals2000A.all`` (the timescale of
+:mod:`meshnet.orbits._skyfield` installs its polar-motion table; without ``W`` positions are
+off by 10-15 m). The rotation is computed once per time and applied to all satellites.
 
 Two SGP4 engines give the same numbers (to about a micrometre; tests hold them to each other):
 

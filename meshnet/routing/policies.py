@@ -20,7 +20,7 @@ Policies
     Every next hop within ``ecmp_tolerance`` of the least delay; traffic split equally at
     each hop (per-hop hashing in the fluid limit), at most ``ecmp_max_paths`` paths.
 ``widest``
-    The path with the largest bottleneck capacity (ties to the lower delay as the search goes).
+    The path with the largest bottleneck capacity; among equally wide paths the least delay.
 ``load_aware``
     Least-delay paths over weights ``delay_s * (1 + load_alpha * utilisation)``, with the
     utilisation of the previous step's allocation (``edge_utilisation``).
@@ -387,28 +387,96 @@ class MinHop(RoutingPolicy):
 
 @ROUTING_POLICIES.register("widest")
 class Widest(RoutingPolicy):
-    """One path per pair with the largest bottleneck capacity."""
+    """One path per pair: the largest bottleneck capacity, and among the paths that reach it
+    the least delay.
+
+    Such paths do not nest into one tree per root (a node's own widest path can be wider and
+    longer than the prefix a narrower destination needs), so after one widest-path search per
+    root the pairs are grouped by (root, bottleneck) and each group reads its paths off a
+    least-delay tree over the edges at least that wide. With the usual few distinct capacities
+    that is one or two trees per root; trees are kept ``tree_bytes`` (32 MB) at a time.
+    ``parallel`` selects the kernel (identical results).
+    """
 
     name = "widest"
+    parallel = True
+    tree_bytes = 1 << 25
 
     def _route(self, snapshot, src, dst, *, t_ns, edge_utilisation, future):
         relay = self._relay(snapshot)
         rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
+        n_pairs = src.shape[0]
+        if n_pairs == 0:
+            return _tree_routes(snapshot, src, dst, None, rev)
+        udst, dst_inv = np.unique(dst, return_inverse=True)
+        usrc, src_inv = np.unique(src, return_inverse=True)
+        if udst.shape[0] <= usrc.shape[0]:
+            roots, row, start, towards = udst, dst_inv.ravel(), src, True
+        else:
+            roots, row, start, towards = usrc, src_inv.ravel(), dst, False
+        end = dst if towards else src
+        roots = roots.astype(np.int32)
+        cap, w = snapshot.capacity_bps, snapshot.delay_s
+        if towards:
+            cap, w = cap[rev], w[rev]
+        cap, w = np.ascontiguousarray(cap), np.ascontiguousarray(w)
+        n, r = snapshot.n_nodes, roots.shape[0]
+        width = np.empty((r, n))
+        scratch = np.empty((r, n))
+        pred = np.empty((r, n), np.int32)
+        pred_edge = np.empty((r, n), np.int32)
+        widest = K.widest_many if self.parallel else K.widest_many_serial
+        widest(snapshot.indptr, snapshot.indices, cap, w, relay, roots, width, scratch, pred,
+               pred_edge)
+        # One task per (root, bottleneck) among the pairs; unreachable pairs (width 0) join
+        # their root's first task and read no path.
+        level = width[row, start]
+        level = np.where(level > 0.0, level, np.inf)
+        keys, task_of_pair = np.unique(np.stack([row.astype(np.float64), level], 1), axis=0,
+                                       return_inverse=True)
+        task_root = roots[keys[:, 0].astype(np.int64)]
+        task_level = keys[:, 1].copy()  # inf: no edge is that wide, the tree is the root
+        task_of_pair = task_of_pair.ravel().astype(np.int64)
+        levels = K.widest_levels if self.parallel else K.widest_levels_serial
+        # Trees in chunks of ``tree_bytes``: with continuous capacities every pair can have a
+        # bottleneck of its own.
+        chunk = max(1, self.tree_bytes // (8 * n))
+        parts = []
+        for t0 in range(0, keys.shape[0], chunk):
+            t1 = min(t0 + chunk, keys.shape[0])
+            pick = np.flatnonzero((task_of_pair >= t0) & (task_of_pair < t1))
+            tpred = np.empty((t1 - t0, n), np.int32)
+            tpred_edge = np.empty((t1 - t0, n), np.int32)
+            levels(snapshot.indptr, snapshot.indices, cap, w, relay, task_root[t0:t1],
+                   task_level[t0:t1], tpred, tpred_edge)
+            part = _routes_from_trees(snapshot, tpred, tpred_edge, rev,
+                                      task_of_pair[pick] - t0, start[pick], end[pick], towards)
+            if t0 == 0 and t1 == keys.shape[0]:
+                return part
+            parts.append((pick, part))
+        return _merge_single_paths(snapshot, n_pairs, parts)
 
-        def search(roots, towards):
-            n, r = snapshot.n_nodes, roots.shape[0]
-            width = np.empty((r, n))
-            dist = np.empty((r, n))
-            pred = np.empty((r, n), np.int32)
-            pred_edge = np.empty((r, n), np.int32)
-            cap, w = snapshot.capacity_bps, snapshot.delay_s
-            if towards:
-                cap, w = cap[rev], w[rev]
-            K.widest_many(snapshot.indptr, snapshot.indices, np.ascontiguousarray(cap),
-                          np.ascontiguousarray(w), relay, roots, width, dist, pred, pred_edge)
-            return pred, pred_edge
 
-        return _tree_routes(snapshot, src, dst, search, rev)
+def _merge_single_paths(snapshot, n_pairs, parts) -> Routes:
+    """One :class:`Routes` out of ``(pair ids, Routes of those pairs)`` parts with at most one
+    path per pair."""
+    pair_of_path = np.concatenate([pick[r.pair_reachable] for pick, r in parts])
+    node_counts = np.concatenate([np.diff(r.path_node_indptr) for _, r in parts])
+    edge_counts = np.concatenate([np.diff(r.path_edge_indptr) for _, r in parts])
+    node_off = np.cumsum([0] + [r.path_nodes.shape[0] for _, r in parts])[:-1]
+    edge_off = np.cumsum([0] + [r.path_edges.shape[0] for _, r in parts])[:-1]
+    node_start = np.concatenate([r.path_node_indptr[:-1] + o
+                                 for (_, r), o in zip(parts, node_off, strict=True)])
+    edge_start = np.concatenate([r.path_edge_indptr[:-1] + o
+                                 for (_, r), o in zip(parts, edge_off, strict=True)])
+    nodes = np.concatenate([r.path_nodes for _, r in parts])
+    edges = np.concatenate([r.path_edges for _, r in parts])
+    order = np.argsort(pair_of_path, kind="stable")
+    nc, ec = node_counts[order], edge_counts[order]
+    return _routes(np.bincount(pair_of_path, minlength=n_pairs), _indptr(nc),
+                   nodes[_ranges(node_start[order], nc)], _indptr(ec),
+                   edges[_ranges(edge_start[order], ec)], np.ones(order.shape[0]),
+                   snapshot.delay_s)
 
 
 @ROUTING_POLICIES.register("load_aware")
