@@ -52,7 +52,8 @@ class LinkTable:
         float64; capacity is 0 unless UP.
 
     Which rows appear: for fixed topologies (plus_grid, cluster, static) every candidate ISL;
-    for ``dynamic`` the assigned ISLs plus those that broke at this step; GSLs when up, plus
+    for ``dynamic`` and for the inter-shell links of a multi-shell fixed topology the assigned
+    ISLs plus those that broke at this step; GSLs when up, plus
     (elevation rule) those released at this step (DOWN, reason ``below_mask`` / ``handover``).
     """
 

@@ -16,7 +16,8 @@ with a ``step(t_ns, r_km, v_km_s, sun_dir) -> IslRows`` method; it owns its link
     (:func:`nearest_phase_pairs`).
 ``dynamic``
     Every satellite has ``terminals`` laser heads; links are assigned step by step (see
-    :class:`DynamicTopology`). Needs no plane labels and links across shells.
+    :class:`~meshnet.links.dynamic.DynamicTopology`). Needs no plane labels and links across
+    shells.
 ``cluster``
     For formations: the constellation's own lattice neighbours (``cluster_pairs``) where it has
     them, otherwise at the first step every satellite proposes its ``cluster_neighbours``
@@ -27,7 +28,9 @@ with a ``step(t_ns, r_km, v_km_s, sun_dir) -> IslRows`` method; it owns its link
     constellation's ``static_isls``. Not limited by ``terminals``.
 
 Fixed topologies report every candidate link at every step (DOWN rows with their reason);
-``dynamic`` reports its assigned links plus the links that broke at this step.
+``dynamic`` reports its assigned links plus the links that broke at this step. On a
+constellation of several shells the fixed topologies get ``inter_shell_terminals`` extra heads
+that link across shells (:mod:`meshnet.links.intershell`), reported like ``dynamic``'s links.
 """
 
 from __future__ import annotations
