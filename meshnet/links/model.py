@@ -104,10 +104,13 @@ class LinkModel:
         is not a whole number of steps is rounded up to the next step).
     base_dir : path, optional
         Where a relative ``static_file`` is looked up.
+    seed : int
+        The scenario seed (``[scenario].seed``), handed to a topology that draws random
+        numbers (``dynamic`` with ``acquisition_sigma > 0``).
     """
 
     def __init__(self, links_cfg, ground_cfg, constellation, ground, step_s: float, *,
-                 base_dir=None):
+                 base_dir=None, seed: int = 0):
         self.cfg = _checked(links_cfg)
         self.ground_cfg = ground_cfg
         self.constellation = constellation
@@ -118,6 +121,8 @@ class LinkModel:
         self.plane_key = plane_keys(constellation, self.n_sats)
         policy = TOPOLOGIES.get(self.cfg.topology)
         self.isl = policy(self.cfg, constellation, self.limits, self.plane_key, base_dir)
+        if hasattr(self.isl, "reseed"):
+            self.isl.reseed(int(seed))
         self.gsl = GroundLinks(ground_cfg, ground,
                                getattr(constellation, "max_gsl_length_km", None))
         self.n_ground = self.gsl.n_ground
@@ -195,7 +200,8 @@ def link_model(scenario, grid, world) -> LinkModel:
     """The :class:`LinkModel` of a scenario's world on ``grid``."""
     step_s = grid.step_ns / 1e9 if len(grid) > 1 else float(scenario.run.step_s)
     return LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
-                     step_s, base_dir=getattr(scenario, "base_dir", None))
+                     step_s, base_dir=getattr(scenario, "base_dir", None),
+                     seed=int(scenario.run.seed))
 
 
 def model_tables(model, constellation, grid, progress=False, chunk_steps=None,
