@@ -39,6 +39,10 @@ EPOCH = "2026-02-23T12:00:00Z"
 SPACEX = ("SpaceX, Jan 2024: ~30 acquisitions per laser per day (266,000/day, > 9,000 lasers), "
           "> 99 % link uptime")
 
+#: The calibrated link management of topologies/starlink_fleet.toml ([links] keys).
+FLEET = {"reoptimise_interval_s": 540.0, "reoptimise_new_partner": True,
+         "acquisition_s": 8.0, "acquisition_sigma": 0.5}
+
 #: Named link settings ([links] keys) compared in docs/links.md.
 CONFIGS = {
     "default": {},
@@ -48,16 +52,12 @@ CONFIGS = {
     "reopt_60": {"reoptimise_interval_s": 60.0},
     "rotate_480": {"reoptimise_interval_s": 480.0, "reoptimise_new_partner": True},
     "rotate_240": {"reoptimise_interval_s": 240.0, "reoptimise_new_partner": True},
-    # The calibrated model of topologies/starlink_fleet.toml.
-    "fleet": {"reoptimise_interval_s": 120.0, "acquisition_s": 8.0,
-              "acquisition_sigma": 0.5},
-    "fleet_acq_30": {"reoptimise_interval_s": 120.0, "acquisition_s": 30.0,
-                     "acquisition_sigma": 0.5},
-    "fleet_acq_15": {"reoptimise_interval_s": 120.0, "acquisition_s": 15.0,
-                     "acquisition_sigma": 0.5},
-    "fleet_mbb4": {"reoptimise_interval_s": 120.0, "acquisition_s": 8.0,
-                   "acquisition_sigma": 0.5, "handover": "make_before_break",
-                   "terminals": 4},
+    # The calibrated model of topologies/starlink_fleet.toml and its variations.
+    "fleet": dict(FLEET),
+    "fleet_acq_30": {**FLEET, "acquisition_s": 30.0},
+    "fleet_acq_15": {**FLEET, "acquisition_s": 15.0},
+    "fleet_rotate_300": {**FLEET, "reoptimise_interval_s": 300.0},
+    "fleet_mbb4": {**FLEET, "handover": "make_before_break", "terminals": 4},
 }
 
 

@@ -252,6 +252,8 @@ def test_break_before_make_releases_before_the_replacement_acquires():
     ({"topology": "dynamic", "acquisition_sigma": -1.0},
      r"\[links\].acquisition_sigma must be >= 0.0, found -1.0"),
     ({"topology": "dynamic", "handover": "mbb"}, r"\[links\].handover = 'mbb' is not known"),
+    ({"topology": "dynamic", "reoptimise_new_partner": True},
+     r"reoptimise_new_partner = true .* needs \[links\].reoptimise_interval_s"),
 ])
 def test_fleet_keys_are_validated(table, message):
     with pytest.raises(ScenarioError, match=message):
@@ -265,9 +267,48 @@ def test_builtin_fleet_scenario_uses_the_calibrated_model():
     sc = load_scenario("starlink_fleet")
     links = sc.links
     assert links.topology == "dynamic" and links.n_terminals == 3
-    assert links.reoptimise_interval_s is not None and links.acquisition_sigma > 0
+    assert links.reoptimise_interval_s == 540.0 and links.reoptimise_new_partner
+    assert links.acquisition_s == 8.0 and links.acquisition_sigma == 0.5
     sc = sc.replace(ground=dataclasses.replace(sc.ground, stations="none"))
     grid = sc.grid(duration_s=240, step_s=2)
     f = fleet_figures(link_tables(sc, grid), 4408, 3, warmup_s=120.0)
     assert f["head_time_busy_pct"] > 90.0
     assert f["acquisitions"] > 0
+
+
+def cross_plane_lives(tabs, const):
+    """Live durations (steps) of cross-plane links first seen after step 0 and later ended."""
+    first, lives = {}, []
+    for k, t in enumerate(tabs):
+        live = (t.state == UP) | (t.state == ACQUIRING)
+        cross = (const.plane[t.a] != const.plane[t.b]) | (const.shell[t.a] != const.shell[t.b])
+        now = set(zip(t.a[live & cross].tolist(), t.b[live & cross].tolist(), strict=True))
+        for key in now - set(first):
+            first[key] = k
+        for key in [key for key in first if key not in now]:
+            if first[key] > 0:
+                lives.append(k - first[key])
+            del first[key]
+    return np.array(lives)
+
+
+def test_rotation_moves_roaming_links_on_a_staggered_schedule():
+    const = two_shells()[2]
+    interval = 20.0
+    out = {}
+    for rotate in (False, True):
+        cfg = LinksConfig(topology="dynamic", reoptimise_interval_s=interval,
+                          reoptimise_new_partner=rotate, acquisition_s=2.0)
+        model, tabs = run_model(cfg, 120)
+        assert max(live_degree(t, model.n_sats).max() for t in tabs) <= 3
+        lives = cross_plane_lives(tabs, const)
+        out[rotate] = lives
+        if rotate:
+            # Reviews fall 0.5-1.5 intervals after acquisition: lives spread over that range
+            # (a link whose ends find no other partner may stay longer; none end earlier
+            # except by a geometric break).
+            assert sum(int((t.reason == REASSIGNED).sum()) for t in tabs) > 50
+            assert np.mean(lives <= 1.5 * interval + 1) > 0.9
+            assert np.percentile(lives, 90) - np.percentile(lives, 10) >= 0.4 * interval
+    # Without rotation most reviewed pairs win again and live on.
+    assert out[True].size > 2 * out[False].size
