@@ -312,3 +312,19 @@ def test_rotation_moves_roaming_links_on_a_staggered_schedule():
             assert np.percentile(lives, 90) - np.percentile(lives, 10) >= 0.4 * interval
     # Without rotation most reviewed pairs win again and live on.
     assert out[True].size > 2 * out[False].size
+
+
+def test_cli_links_prints_steady_state_fleet_figures(tmp_path, capsys):
+    from meshnet.cli import main
+
+    rc = main(["links", "starlink_fleet", "--duration", "40", "--step", "2", "--warmup", "20",
+               "--out", str(tmp_path / "out"), "-q", "--set", 'ground.stations="none"'])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "fleet figures after a 20 s warm-up, over 0.01 h (10 steps of 2 s), 4,408 " \
+           "satellites x 3 heads" in out
+    assert "head-time up" in out and "link-time up" in out
+    rc = main(["links", "starlink_550", "--duration", "4", "--warmup", "2", "--out",
+               str(tmp_path / "o2"), "-q", "--set", "links.topology=static"])
+    assert rc == 2
+    assert "leave out --warmup" in capsys.readouterr().err

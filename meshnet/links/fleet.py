@@ -75,8 +75,9 @@ class FleetMeter:
 
     def __post_init__(self):
         if self.terminals is None or int(self.terminals) < 1:
-            raise MeshnetError("fleet figures need a number of laser heads per satellite; "
-                               "static topologies have none")
+            raise MeshnetError("fleet figures need a number of laser heads per satellite and "
+                               "static topologies have none; use topology = 'dynamic' (or "
+                               "leave out --warmup)")
         if self.warmup_s < 0:
             raise MeshnetError(f"warm-up must be >= 0 s, found {self.warmup_s}")
         self.t0_ns: int | None = None
