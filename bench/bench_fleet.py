@@ -73,6 +73,7 @@ def scenario(config: dict, tle: Path, epoch: str, seed: int = 1):
     """The real-catalogue scenario with ``config`` ([links] keys) applied."""
     from meshnet.scenario import parse_scenario
 
+    config = {"terminals": 3, **config}
     links = "\n".join(f"{k} = {_toml_value(v)}" for k, v in config.items())
     return parse_scenario(f"""
 [scenario]
@@ -87,7 +88,6 @@ tle_file = "{tle}"
 stations = "none"
 [links]
 topology = "dynamic"
-terminals = 3
 {links}
 """)
 
