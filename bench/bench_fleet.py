@@ -40,7 +40,7 @@ SPACEX = ("SpaceX, Jan 2024: ~30 acquisitions per laser per day (266,000/day, > 
           "> 99 % link uptime")
 
 #: The calibrated link management of topologies/starlink_fleet.toml ([links] keys).
-FLEET = {"reoptimise_interval_s": 540.0, "reoptimise_new_partner": True,
+FLEET = {"reoptimise_interval_s": 450.0, "reoptimise_new_partner": True,
          "acquisition_s": 8.0, "acquisition_sigma": 0.5}
 
 #: Named link settings ([links] keys) compared in docs/links.md.
@@ -56,6 +56,7 @@ CONFIGS = {
     "fleet": dict(FLEET),
     "fleet_acq_30": {**FLEET, "acquisition_s": 30.0},
     "fleet_acq_15": {**FLEET, "acquisition_s": 15.0},
+    "fleet_rotate_540": {**FLEET, "reoptimise_interval_s": 540.0},
     "fleet_rotate_300": {**FLEET, "reoptimise_interval_s": 300.0},
     "fleet_mbb4": {**FLEET, "handover": "make_before_break", "terminals": 4},
 }

@@ -267,7 +267,7 @@ def test_builtin_fleet_scenario_uses_the_calibrated_model():
     sc = load_scenario("starlink_fleet")
     links = sc.links
     assert links.topology == "dynamic" and links.n_terminals == 3
-    assert links.reoptimise_interval_s == 540.0 and links.reoptimise_new_partner
+    assert links.reoptimise_interval_s == 450.0 and links.reoptimise_new_partner
     assert links.acquisition_s == 8.0 and links.acquisition_sigma == 0.5
     sc = sc.replace(ground=dataclasses.replace(sc.ground, stations="none"))
     grid = sc.grid(duration_s=240, step_s=2)
