@@ -69,16 +69,19 @@ def test_fleet_figures_match_a_hand_calculation():
     # Live link-steps: (0,1) 10 up; (1,2) 5 up; (2,3) 2 acq + 5 up; (1,3) 1 acq + 3 up.
     up, acq = 10 + 5 + 5 + 3, 2 + 1
     assert f["steps"] == 10 and f["window_s"] == 600.0
-    # Acquisitions: (2,3) at step 3 and (1,3) at step 6; (0,1), (1,2) were live at step 0,
-    # the first step, which has no step before it and counts as entering.
-    assert f["acquisitions"] == 4
+    # Acquisitions: (2,3) at step 3 and (1,3) at step 6; (0,1), (1,2) were UP at the first
+    # step (a warm start): they predate the run and are not counted.
+    assert f["acquisitions"] == 2
     assert f["link_time_up_pct"] == pytest.approx(100.0 * up / (up + acq))
     assert f["head_time_up_pct"] == pytest.approx(100.0 * 2 * up / (4 * 2 * 10))
     assert f["head_time_busy_pct"] == pytest.approx(100.0 * 2 * (up + acq) / 80)
-    assert f["acquisitions_per_laser_per_day"] == pytest.approx(4 / 8 / (600 / 86400))
+    assert f["acquisitions_per_laser_per_day"] == pytest.approx(2 / 8 / (600 / 86400))
     assert f["laser_acquisitions_per_laser_per_day"] == pytest.approx(
         2 * f["acquisitions_per_laser_per_day"])
-    assert f["mean_link_life_s"] == pytest.approx((up + acq) * 60.0 / 4)
+    assert f["mean_link_life_s"] == pytest.approx((up + acq) * 60.0 / 2)
+    # A link ACQUIRING at the first step (a cold start) is an acquisition.
+    cold = [table(0.0, [(0, 1, ACQUIRING), (1, 2, UP)]), table(1.0, [(0, 1, UP), (1, 2, UP)])]
+    assert fleet_figures(cold, 3, 2)["acquisitions"] == 1
     assert f["breaks_by_reason"] == {"sun": 1}
     assert "acquisitions per laser per day" in format_figures(f)
 

@@ -11,7 +11,8 @@ Definitions (ISLs only; every figure over the measured window, after ``warmup_s`
 ``acquisitions``
     Links entering ACQUIRING (or UP directly when the acquisition time is 0) at a measured
     step after not being live (ACQUIRING or UP) at the step before; each link is counted once,
-    although two heads acquire. A link that began acquiring during the warm-up is not counted.
+    although two heads acquire. A link that began acquiring during the warm-up is not counted;
+    without a warm-up, links UP at the first step predate the run and are not counted.
 ``acquisitions_per_laser_per_day``
     ``acquisitions / (satellites x terminals) / days``: link acquisitions per head, the unit
     of "266,000 acquisitions a day over more than 9,000 lasers, about 30 per laser".
@@ -108,7 +109,9 @@ class FleetMeter:
         b = np.asarray(table.b)[isl].astype(np.int64)
         state = np.asarray(table.state)[isl]
         live = (state == UP) | (state == ACQUIRING)
-        key = np.sort(a[live] * (1 << 32) + b[live])
+        key = a[live] * (1 << 32) + b[live]
+        order = np.argsort(key, kind="stable")
+        key, live_state = key[order], state[live][order]
         measured = t_ns - self.t0_ns >= round(self.warmup_s * NS_PER_S)
         if measured:
             if self.t_first_ns is None:
@@ -117,7 +120,12 @@ class FleetMeter:
             self.steps += 1
             self.up_rows += int((state == UP).sum())
             self.acq_rows += int((state == ACQUIRING).sum())
-            self.acquisitions += int((~np.isin(key, self.prev_live, assume_unique=True)).sum())
+            entered = ~np.isin(key, self.prev_live, assume_unique=True)
+            if t_ns == self.t0_ns:
+                # The first table has no step before it: links already UP there predate the
+                # run (a warm start) and are not acquisitions; ACQUIRING ones are.
+                entered &= live_state == ACQUIRING
+            self.acquisitions += int(entered.sum())
             reason = np.asarray(table.reason)[isl]
             self.breaks += np.bincount(reason[state == DOWN], minlength=len(REASON_NAMES))
         self.prev_live = key
