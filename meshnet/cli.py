@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compute the windows on a Dask cluster (scheduler address, or 'local')")
     p.add_argument("--windows", type=int, metavar="N",
                    help="number of time windows (default: 4 per worker)")
+    p.add_argument("--warmup", type=float, metavar="S",
+                   help="also print steady-state laser fleet figures (acquisitions per laser "
+                        "per day, link-time and head-time up, mean link life) after "
+                        "discarding the first S seconds")
     _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_links)
@@ -214,10 +218,33 @@ def _cmd_links(args) -> int:
         executor = make_executor(args.workers, args.dask)
         n_windows = args.windows or 4 * max(1, getattr(executor, "_max_workers", 1) or 1)
         tables = windowed_link_tables(sc, grid, executor, n_windows, progress=not args.quiet)
+    world = meter = None
+    if args.warmup is not None:
+        from .links.fleet import FleetMeter
+        from .links.model import link_tables
+        from .world import build_world
+
+        if args.warmup < 0:
+            raise MeshnetError(f"--warmup must be >= 0 s, found {args.warmup}")
+        world = build_world(sc)
+        meter = FleetMeter(world.n_sats, sc.links.n_terminals, args.warmup)
+        if tables is None:
+            tables = link_tables(sc, grid, progress=not args.quiet, world=world)
+        tables = _metered(tables, meter)
     summary = write_links_dataset(sc, grid, args.out, fmt=args.format, progress=not args.quiet,
-                                  tables=tables)
+                                  tables=tables, world=world)
     print(summary.text() if hasattr(summary, "text") else summary)
+    if meter is not None:
+        from .links.fleet import format_figures
+
+        print(format_figures(meter.figures()))
     return 0
+
+
+def _metered(tables, meter):
+    for t_ns, table in tables:
+        meter.add(table)
+        yield t_ns, table
 
 
 def _cmd_paths(args) -> int:

@@ -145,6 +145,20 @@ class LinksConfig:
         None, min=0.0, min_inclusive=False,
         doc="dynamic: cross-plane links older than this are re-matched against the best "
             "current partners (a roaming head re-points); unset = keep while feasible")
+    reoptimise_new_partner: bool = option(
+        False, doc="dynamic: at its review a cross-plane link always moves to a new partner "
+        "(the same pair may not win again), and reviews are staggered uniformly over "
+        "0.5-1.5 reoptimise_interval_s: roaming links are rotated on a schedule")
+    acquisition_sigma: float = option(
+        0.0, min=0.0, max=3.0,
+        doc="dynamic: each new link's acquisition time is lognormal with median "
+            "acquisition_s and this standard deviation of its natural log, drawn from "
+            "[scenario].seed (0: every link takes exactly acquisition_s)")
+    handover: str = option(
+        "break_before_make", choices=("break_before_make", "make_before_break"),
+        doc="dynamic: a re-pointed link is released before its replacement acquires "
+            "(break_before_make), or keeps carrying until the replacement, acquired on a "
+            "head kept free for hand-overs, is up (make_before_break)")
     warm_start: bool = option(
         True, doc="links feasible at the first step start up (the mesh already exists); "
         "false: every link starts acquiring")
@@ -178,6 +192,27 @@ class LinksConfig:
             raise ScenarioError(
                 f"{where}: [{name}].reoptimise_interval_s is only used by topology = "
                 f"'dynamic', found topology = '{self.topology}'")
+        if self.topology != "dynamic":
+            for key, value, default in (("acquisition_sigma", self.acquisition_sigma, 0.0),
+                                        ("handover", self.handover, "break_before_make")):
+                if value != default:
+                    raise ScenarioError(
+                        f"{where}: [{name}].{key} is only used by topology = 'dynamic', "
+                        f"found topology = '{self.topology}'; remove the key or change the "
+                        "topology")
+        if self.reoptimise_new_partner and self.reoptimise_interval_s is None:
+            raise ScenarioError(
+                f"{where}: [{name}].reoptimise_new_partner = true rotates links at their "
+                "review, so it needs [links].reoptimise_interval_s (e.g. 480)")
+        if self.handover == "make_before_break":
+            if self.reoptimise_interval_s is None:
+                raise ScenarioError(
+                    f"{where}: [{name}].handover = 'make_before_break' hands over re-pointed "
+                    "links, so it needs [links].reoptimise_interval_s (e.g. 120)")
+            if self.n_terminals is not None and self.n_terminals < 2:
+                raise ScenarioError(
+                    f"{where}: [{name}].handover = 'make_before_break' keeps one head free "
+                    f"for hand-overs, so it needs terminals >= 2, found {self.n_terminals}")
         if self.static_file is not None and self.topology != "static":
             raise ScenarioError(
                 f"{where}: [{name}].static_file is only used by topology = 'static', "

@@ -96,6 +96,40 @@ def _merge_candidates(ia, ib, na, nb):
     return (key >> 32).astype(np.int32), (key & 0xFFFFFFFF).astype(np.int32), cls
 
 
+#: Stream id mixed into the scenario seed for the acquisition-time draws (so that other
+#: random choices seeded from the same scenario seed are independent of these).
+ACQUISITION_STREAM = 0x1A5E12
+
+#: ``drain_ns`` of a link that is not being handed over.
+NOT_DRAINING = np.iinfo(np.int64).max
+
+
+def acquisition_times_ns(rng, n: int, median_s: float, sigma: float) -> np.ndarray:
+    """Acquisition times of ``n`` new links in ns: lognormal with median ``median_s`` and
+    standard deviation ``sigma`` of the natural log (exactly ``median_s`` when sigma is 0).
+
+    Examples
+    --------
+    >>> acquisition_times_ns(None, 2, 30.0, 0.0).tolist()
+    [30000000000, 30000000000]
+    """
+    if sigma <= 0.0 or n == 0:
+        return np.full(n, seconds_to_ns(median_s), np.int64)
+    t_s = median_s * np.exp(sigma * rng.standard_normal(n))
+    return np.ceil(t_s * 1e9).astype(np.int64)
+
+
+def _one_per_satellite(a, b, n):
+    """Mask of links (in the given order) accepted while neither end was taken before."""
+    taken = np.zeros(n, dtype=bool)
+    ok = np.zeros(a.shape[0], dtype=bool)
+    for k in range(a.shape[0]):
+        if not taken[a[k]] and not taken[b[k]]:
+            taken[a[k]] = taken[b[k]] = True
+            ok[k] = True
+    return ok
+
+
 @TOPOLOGIES.register("dynamic")
 class DynamicTopology:
     """Terminal-limited link assignment, step by step.
@@ -113,13 +147,23 @@ class DynamicTopology:
        until the pair would leave its range limit under straight-line relative motion,
        longest first), then shortest, then by ids; and accepted greedily while both ends have
        a free terminal. New links acquire for ``acquisition_s`` (at the first step with
-       ``warm_start`` they start up).
+       ``warm_start`` they start up), or, with ``acquisition_sigma > 0``, for a time drawn
+       from a lognormal distribution with median ``acquisition_s`` (one draw per new link,
+       from a :class:`numpy.random.Generator` seeded with the scenario seed).
 
     With ``reoptimise_interval_s`` set, a cross-plane link that has not been reviewed for that
-    long is released before step 2 (reason ``reassigned``) and its two terminals compete with
-    the free ones: if the same pair wins again it stays up with no new acquisition (only its
-    review time is reset); otherwise the heads re-point to better partners. This models the
-    roaming terminal that operators re-point for geometry, not only when a link fails.
+    long is released before step 2 and its two terminals compete with the free ones: if the
+    same pair wins again, or if neither end found another partner, it stays up with no new
+    acquisition (only its review time is reset); otherwise the heads re-point to better
+    partners and the old link is reported down as ``reassigned``. This models the roaming
+    terminal that operators re-point for geometry, not only when a link fails.
+
+    ``handover = "make_before_break"``: the matching fills at most ``terminals - 1`` heads of a
+    satellite; the last head is kept for hand-overs. A re-pointed link is not released at
+    once: it keeps carrying (UP) while its replacements acquire, on the spare head, and is
+    released (``reassigned``) at the step its last replacement is up (earlier only if it
+    breaks). A satellite hands over one link at a time, so heads in use (UP or ACQUIRING)
+    never exceed ``terminals``.
 
     ``search`` may be replaced by a function with the signature of :func:`kdtree_candidates`
     (the benchmark swaps in an all-pairs search to compare).
@@ -128,21 +172,39 @@ class DynamicTopology:
     search = staticmethod(kdtree_candidates)
 
     def __init__(self, cfg, constellation, limits: FeasibilityLimits, plane_key,
-                 base_dir=None):
+                 base_dir=None, seed: int = 0):
         self.cfg = cfg
         self.limits = limits
         self.plane_key = np.asarray(plane_key, dtype=np.int64)
         self.n = int(self.plane_key.shape[0])
         self.terminals = int(cfg.n_terminals)
+        self.mbb = getattr(cfg, "handover", "break_before_make") == "make_before_break"
+        # Heads the matching may fill; make-before-break keeps one for hand-overs.
+        self.match_cap = self.terminals - 1 if self.mbb else self.terminals
+        self.acquisition_s = float(cfg.acquisition_s)
+        self.sigma = float(getattr(cfg, "acquisition_sigma", 0.0) or 0.0)
         self.acquisition_ns = seconds_to_ns(cfg.acquisition_s)
         self.a = np.empty(0, np.int32)
         self.b = np.empty(0, np.int32)
         self.since_ns = np.empty(0, np.int64)
+        self.acq_ns = np.empty(0, np.int64)
         self.review_ns = np.empty(0, np.int64)
+        self.drain_ns = np.empty(0, np.int64)
         self.cls = np.empty(0, np.int8)
         self.reopt_ns = (None if cfg.reoptimise_interval_s is None
                          else seconds_to_ns(cfg.reoptimise_interval_s))
+        self.new_partner = bool(getattr(cfg, "reoptimise_new_partner", False))
         self.t_last_ns: int | None = None
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Seed the acquisition-time draws (the scenario seed; called by the link model)."""
+        self.seed = int(seed)
+        self.rng = np.random.default_rng([self.seed, ACQUISITION_STREAM])
+
+    def _columns(self):
+        return (self.a, self.b, self.since_ns, self.acq_ns, self.review_ns, self.drain_ns,
+                self.cls)
 
     def step(self, t_ns, r_km, v_km_s, sun_dir) -> IslRows:
         from ..kernels._links import greedy_matching, predicted_lifetime
@@ -158,26 +220,45 @@ class DynamicTopology:
         keep = reason == 0
         br_a, br_b, br_reason, br_len = (self.a[~keep], self.b[~keep], reason[~keep],
                                          length[~keep])
-        a, b, since, length = self.a[keep], self.b[keep], self.since_ns[keep], length[keep]
-        review, link_cls = self.review_ns[keep], self.cls[keep]
-        held_key = np.zeros(0, np.int64)
-        held_since = np.zeros(0, np.int64)
-        held_len = np.zeros(0)
+        a, b, since, acq, review, drain, link_cls = (c[keep] for c in self._columns())
+        length = length[keep]
+        # Hand-overs whose replacements are up: the old link is released now.
+        done = drain <= t_ns
+        if done.any():
+            br_a = np.concatenate([br_a, a[done]])
+            br_b = np.concatenate([br_b, b[done]])
+            br_reason = np.concatenate([br_reason, np.full(int(done.sum()), REASSIGNED,
+                                                           np.int8)])
+            br_len = np.concatenate([br_len, length[done]])
+            a, b, since, acq, review, drain, link_cls, length = (
+                c[~done] for c in (a, b, since, acq, review, drain, link_cls, length))
+        draining = drain != NOT_DRAINING
+        due = np.zeros(a.shape[0], dtype=bool)
         if self.reopt_ns is not None and not first:
-            due = (link_cls != 0) & (t_ns - review >= self.reopt_ns)
-            held_key = a[due].astype(np.int64) * (1 << 32) + b[due]
-            held_since, held_len = since[due], length[due]
-            keep2 = ~due
-            a, b, since, length = a[keep2], b[keep2], since[keep2], length[keep2]
-            review, link_cls = review[keep2], link_cls[keep2]
-
-        degree = (np.bincount(a, minlength=self.n) + np.bincount(b, minlength=self.n))
-        free = np.nonzero(_valid_rows(r_km, v_km_s) & (degree < self.terminals))[0]
+            due = (link_cls != 0) & (t_ns - review >= self.reopt_ns) & ~draining
+            if self.mbb and due.any():
+                # One hand-over at a time per satellite, none where one is under way.
+                busy = np.zeros(self.n, dtype=bool)
+                busy[a[draining]] = busy[b[draining]] = True
+                idx = np.nonzero(due & ~busy[a] & ~busy[b])[0]
+                idx = idx[np.argsort(review[idx], kind="stable")]
+                due[:] = False
+                due[idx[_one_per_satellite(a[idx], b[idx], self.n)]] = True
+        held = (a[due], b[due], since[due], acq[due], length[due])
+        held_key = held[0].astype(np.int64) * (1 << 32) + held[1]
+        # Heads in logical use: kept links, not those under review or being handed over.
+        logical = ~due & ~draining
+        degree = (np.bincount(a[logical], minlength=self.n)
+                  + np.bincount(b[logical], minlength=self.n))
+        free = np.nonzero(_valid_rows(r_km, v_km_s) & (degree < self.match_cap))[0]
         ca, cb, cls = self.search(r_km, v_km_s, free, int(self.cfg.dynamic_candidates),
                                   lim.coplanar_tolerance_deg, lim.range_cap_km)
         if ca.shape[0] and a.shape[0]:
-            # A pair of free satellites may already be linked (terminals > 1).
-            linked = a.astype(np.int64) * (1 << 32) + b
+            # A pair of free satellites may already be linked (terminals > 1); a link under
+            # review may win again.
+            linked = a[~due].astype(np.int64) * (1 << 32) + b[~due]
+            if self.new_partner:
+                linked = np.union1d(linked, held_key)
             fresh = ~np.isin(ca.astype(np.int64) * (1 << 32) + cb, linked,
                              assume_unique=True)
             ca, cb, cls = ca[fresh], cb[fresh], cls[fresh]
@@ -189,35 +270,81 @@ class DynamicTopology:
                            LIFETIME_HORIZON_S, life)
         order = np.lexsort((cb, ca, c_len, -life, cls)).astype(np.int64)
         accept = np.zeros(ca.shape[0], dtype=bool)
-        greedy_matching(ca, cb, order, degree.astype(np.int64), self.terminals, accept)
-        t0 = t_ns - self.acquisition_ns if (first and self.cfg.warm_start) else t_ns
-        new_since = np.full(int(accept.sum()), t0, np.int64)
+        greedy_matching(ca, cb, order, degree.astype(np.int64), self.match_cap, accept)
+        na, nb, n_cls, n_len = ca[accept], cb[accept], cls[accept], c_len[accept]
+        new_key = na.astype(np.int64) * (1 << 32) + nb
+        again = np.zeros(na.shape[0], dtype=bool)
         if held_key.shape[0]:
-            # Released links whose pair won again keep their acquisition time; the others
-            # are reported down as reassigned.
-            new_key = ca[accept].astype(np.int64) * (1 << 32) + cb[accept]
-            pos = np.searchsorted(held_key, new_key)
-            pos = np.minimum(pos, held_key.shape[0] - 1)
+            pos = np.minimum(np.searchsorted(held_key, new_key), held_key.shape[0] - 1)
             again = held_key[pos] == new_key
-            new_since[again] = held_since[pos[again]]
-            gone = ~np.isin(held_key, new_key, assume_unique=True)
-            br_a = np.concatenate([br_a, (held_key[gone] >> 32).astype(np.int32)])
-            br_b = np.concatenate([br_b, (held_key[gone] & 0xFFFFFFFF).astype(np.int32)])
-            br_reason = np.concatenate([br_reason,
-                                        np.full(int(gone.sum()), REASSIGNED, np.int8)])
-            br_len = np.concatenate([br_len, held_len[gone]])
-        a = np.concatenate([a, ca[accept]])
-        b = np.concatenate([b, cb[accept]])
-        since = np.concatenate([since, new_since])
-        review = np.concatenate([review, np.full(int(accept.sum()), t_ns, np.int64)])
-        link_cls = np.concatenate([link_cls, cls[accept].astype(np.int8)])
-        length = np.concatenate([length, c_len[accept]])
+        # New links draw their acquisition times (in acceptance order: reproducible).
+        n_acq = int((~again).sum())
+        new_acq = np.empty(na.shape[0], np.int64)
+        new_acq[~again] = acquisition_times_ns(self.rng, n_acq, self.acquisition_s, self.sigma)
+        new_since = np.full(na.shape[0], t_ns, np.int64)
+        if first and self.cfg.warm_start:
+            new_since -= new_acq
+        new_drain = np.full(na.shape[0], NOT_DRAINING, np.int64)
+        if held_key.shape[0]:
+            # Pairs that won again keep their acquisition (only the review time is reset).
+            new_since[again] = held[2][pos[again]]
+            new_acq[again] = held[3][pos[again]]
+            lost = ~np.isin(held_key, new_key[again], assume_unique=True)
+            # A link is only released for a partner that replaces it at one of its ends.
+            touched = np.zeros(self.n, dtype=bool)
+            touched[na[~again]] = touched[nb[~again]] = True
+            ha, hb = held[0], held[1]
+            lost &= touched[ha] | touched[hb]
+            keep_held = ~np.isin(held_key, new_key, assume_unique=True) & ~lost
+            if self.mbb:
+                # The old link carries until the replacements at its ends are up.
+                up_at = np.full(self.n, np.iinfo(np.int64).min, np.int64)
+                ends = np.concatenate([na[~again], nb[~again]])
+                ready = np.concatenate([new_since[~again] + new_acq[~again]] * 2)
+                np.maximum.at(up_at, ends, ready)
+                hand = lost
+                lost = np.zeros_like(lost)
+            else:
+                hand = np.zeros_like(lost)
+            br_a = np.concatenate([br_a, ha[lost]])
+            br_b = np.concatenate([br_b, hb[lost]])
+            br_reason = np.concatenate([br_reason, np.full(int(lost.sum()), REASSIGNED,
+                                                           np.int8)])
+            br_len = np.concatenate([br_len, held[4][lost]])
+            # Links kept under review or handed over go back in the assigned list.
+            back = keep_held | hand
+            h_drain = np.full(int(back.sum()), NOT_DRAINING, np.int64)
+            if self.mbb:
+                h_drain[hand[back]] = np.maximum(up_at[ha[hand]], up_at[hb[hand]])
+            na = np.concatenate([na, ha[back]])
+            nb = np.concatenate([nb, hb[back]])
+            new_since = np.concatenate([new_since, held[2][back]])
+            new_acq = np.concatenate([new_acq, held[3][back]])
+            new_drain = np.concatenate([new_drain, h_drain])
+            n_cls = np.concatenate([n_cls, np.ones(int(back.sum()), np.int8)])
+            n_len = np.concatenate([n_len, held[4][back]])
+        keep = ~due
+        a = np.concatenate([a[keep], na])
+        b = np.concatenate([b[keep], nb])
+        since = np.concatenate([since[keep], new_since])
+        acq = np.concatenate([acq[keep], new_acq])
+        new_review = np.full(na.shape[0], t_ns, np.int64)
+        if self.new_partner and na.shape[0]:
+            # Stagger the reviews (the first review after 0.5-1.5 intervals, uniformly) so
+            # that roaming links are not all rotated at the same step.
+            fresh = np.nonzero(~again)[0]  # newly acquired (held links come after them)
+            u = self.rng.random(fresh.shape[0]) - 0.5
+            new_review[fresh] -= np.round(u * self.reopt_ns).astype(np.int64)
+        review = np.concatenate([review[keep], new_review])
+        drain = np.concatenate([drain[keep], new_drain])
+        link_cls = np.concatenate([link_cls[keep], n_cls.astype(np.int8)])
+        length = np.concatenate([length[keep], n_len])
         order = np.lexsort((b, a))
-        self.a, self.b, self.since_ns = a[order], b[order], since[order]
-        self.review_ns, self.cls = review[order], link_cls[order]
+        (self.a, self.b, self.since_ns, self.acq_ns, self.review_ns, self.drain_ns,
+         self.cls) = (c[order] for c in (a, b, since, acq, review, drain, link_cls))
         self.t_last_ns = t_ns
         length = length[order]
-        state = link_state(t_ns, self.since_ns, self.acquisition_ns)
+        state = link_state(t_ns, self.since_ns, self.acq_ns)
         rows_a = np.concatenate([self.a, br_a])
         rows_b = np.concatenate([self.b, br_b])
         order = np.lexsort((rows_b, rows_a))

@@ -107,10 +107,13 @@ class LinkModel:
         is not a whole number of steps is rounded up to the next step).
     base_dir : path, optional
         Where a relative ``static_file`` is looked up.
+    seed : int
+        The scenario seed (``[scenario].seed``), handed to a topology that draws random
+        numbers (``dynamic`` with ``acquisition_sigma > 0``).
     """
 
     def __init__(self, links_cfg, ground_cfg, constellation, ground, step_s: float, *,
-                 base_dir=None):
+                 base_dir=None, seed: int = 0):
         self.cfg = _checked(links_cfg)
         self.ground_cfg = ground_cfg
         self.constellation = constellation
@@ -120,10 +123,11 @@ class LinkModel:
         self.limits = FeasibilityLimits.from_config(self.cfg, constellation)
         self.plane_key = plane_keys(constellation, self.n_sats)
         policy = TOPOLOGIES.get(self.cfg.topology)
+        base = policy(self.cfg, constellation, self.limits, self.plane_key, base_dir)
+        if hasattr(base, "reseed"):
+            base.reseed(int(seed))
         # Fixed topologies of several shells get the inter-shell heads (links/intershell.py).
-        self.isl = with_inter_shell(
-            policy(self.cfg, constellation, self.limits, self.plane_key, base_dir),
-            self.cfg, constellation, self.limits, self.plane_key)
+        self.isl = with_inter_shell(base, self.cfg, constellation, self.limits, self.plane_key)
         self.gsl = GroundLinks(ground_cfg, ground,
                                getattr(constellation, "max_gsl_length_km", None),
                                shell=getattr(constellation, "shell", None))
@@ -204,7 +208,8 @@ def link_model(scenario, grid, world) -> LinkModel:
     """The :class:`LinkModel` of a scenario's world on ``grid``."""
     step_s = grid.step_ns / 1e9 if len(grid) > 1 else float(scenario.run.step_s)
     return LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
-                     step_s, base_dir=getattr(scenario, "base_dir", None))
+                     step_s, base_dir=getattr(scenario, "base_dir", None),
+                     seed=int(scenario.run.seed))
 
 
 def model_tables(model, constellation, grid, progress=False, chunk_steps=None,
