@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import MeshnetError
 from ..timegrid import seconds_to_ns
 from .feasibility import FeasibilityLimits, evaluate_links
 from .reasons import DOWN, REASSIGNED
 from .state import link_state
-from .topology import TOPOLOGIES, IslRows, _valid_rows
+from .topology import TOPOLOGIES, IslRows, _valid_rows, recheck_assigned
 
 #: Satellites of one plane whose orbital radii differ by more than this are not in-plane
 #: neighbours (one of them is still raising or already lowering its orbit).
@@ -211,15 +210,9 @@ class DynamicTopology:
 
         t_ns = int(t_ns)
         first = self.t_last_ns is None
-        if not first and t_ns <= self.t_last_ns:
-            raise MeshnetError(f"link states must advance in time: {t_ns} ns after "
-                               f"{self.t_last_ns} ns")
         lim = self.limits
-        reason, length = evaluate_links(r_km, v_km_s, self.a, self.b, sun_dir, lim,
-                                        self.plane_key)
-        keep = reason == 0
-        br_a, br_b, br_reason, br_len = (self.a[~keep], self.b[~keep], reason[~keep],
-                                         length[~keep])
+        keep, length, (br_a, br_b, br_reason, br_len) = recheck_assigned(
+            t_ns, self.t_last_ns, self.a, self.b, r_km, v_km_s, sun_dir, lim, self.plane_key)
         a, b, since, acq, review, drain, link_cls = (c[keep] for c in self._columns())
         length = length[keep]
         # Hand-overs whose replacements are up: the old link is released now.

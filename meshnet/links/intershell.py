@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import MeshnetError
 from ..timegrid import seconds_to_ns
 from .dynamic import LIFETIME_HORIZON_S
 from .feasibility import FeasibilityLimits, evaluate_links
 from .reasons import DOWN
 from .state import link_state
-from .topology import FixedTopology, IslRows, _valid_rows
+from .topology import FixedTopology, IslRows, _valid_rows, recheck_assigned
 
 #: Nearest free satellites of every other shell that a free satellite proposes as partners.
 CANDIDATES_PER_SHELL = 8
@@ -187,15 +186,9 @@ class InterShellLinks:
 
         t_ns = int(t_ns)
         first = self.t_last_ns is None
-        if not first and t_ns <= self.t_last_ns:
-            raise MeshnetError(f"link states must advance in time: {t_ns} ns after "
-                               f"{self.t_last_ns} ns")
         lim = self.limits
-        reason, length = evaluate_links(r_km, v_km_s, self.a, self.b, sun_dir, lim,
-                                        self.plane_key)
-        keep = reason == 0
-        br_a, br_b, br_reason, br_len = (self.a[~keep], self.b[~keep], reason[~keep],
-                                         length[~keep])
+        keep, length, (br_a, br_b, br_reason, br_len) = recheck_assigned(
+            t_ns, self.t_last_ns, self.a, self.b, r_km, v_km_s, sun_dir, lim, self.plane_key)
         a, b, since, length = self.a[keep], self.b[keep], self.since_ns[keep], length[keep]
 
         degree = np.bincount(a, minlength=self.n) + np.bincount(b, minlength=self.n)

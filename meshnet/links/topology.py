@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Registry
-from ..errors import ScenarioError
+from ..errors import MeshnetError, ScenarioError
 from .feasibility import FeasibilityLimits, evaluate_links
 from .state import LinkStates
 
@@ -72,6 +72,21 @@ def _canonical(a, b):
 
 def _valid_rows(r, v):
     return np.isfinite(r).all(axis=1) & np.isfinite(v).all(axis=1)
+
+
+def recheck_assigned(t_ns: int, t_last_ns: int | None, a, b, r_km, v_km_s, sun_dir,
+                     limits: FeasibilityLimits, plane_key):
+    """Re-check the assigned links of a stateful topology (``dynamic``, inter-shell layer).
+
+    Returns ``(keep, length_km, broken)``: which links stay feasible, every link's length,
+    and the ``(a, b, reason, length_km)`` rows of the links that broke at ``t_ns``.
+    """
+    if t_last_ns is not None and t_ns <= t_last_ns:
+        raise MeshnetError(f"link states must advance in time: {t_ns} ns after "
+                           f"{t_last_ns} ns")
+    reason, length = evaluate_links(r_km, v_km_s, a, b, sun_dir, limits, plane_key)
+    keep = reason == 0
+    return keep, length, (a[~keep], b[~keep], reason[~keep], length[~keep])
 
 
 class FixedTopology:
