@@ -131,8 +131,9 @@ def _power_lines(p, jobs) -> list[str]:
     if not p:
         return []
     lost = sum(j.get("power_delay_s") or 0.0 for j in jobs)
-    lines = [f"power ({p['policy']})        mean eclipse {100 * p['mean_eclipse_fraction']:.1f} % "
-             f"of the time, max depth of discharge {100 * p['max_depth_of_discharge']:.1f} %"]
+    label = f"power ({p['policy']})"
+    lines = [f"{label:<22} mean eclipse {100 * p['mean_eclipse_fraction']:.1f} % of the time, "
+             f"max depth of discharge {100 * p['max_depth_of_discharge']:.1f} %"]
     if p["compute_nodes"]:
         lines.append(f"compute lost to power  {lost:.1f} s of training-step time; compute "
                      f"nodes throttled {p['node_throttled_s']:.0f} node-s, paused "
@@ -377,7 +378,7 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame,
         from .power import active_heads
 
         heads = active_heads(power.n_sats, table.a, table.b, table.kind, table.state)
-        rate = power.step(k, t_ns / NS_PER_S, r_km, heads)
+        rate = power.step(k, r_km, heads)
     rec = engine.step(snap, step_s, future=future, compute_rate=rate)
     if stats.stretch is not None and rec.routes is not None:
         stats.stretch.add(rec.pair_src, rec.pair_dst, primary_delay_s(rec.routes))

@@ -7,16 +7,22 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from test_engine import LinePolicy, OnePhaseJob, alloc, line_snapshot
 
 from meshnet.engine import FluidEngine
 from meshnet.errors import ScenarioError
-from meshnet.power import (PowerConfig, active_heads, battery_step, beta_eclipse_fraction,
-                           lit_fraction, sun_position_ecef_km)
+from meshnet.power import (
+    PowerConfig,
+    active_heads,
+    battery_step,
+    beta_eclipse_fraction,
+    lit_fraction,
+    sun_position_ecef_km,
+)
 from meshnet.power.sunlight import R_SUN_KM
 from meshnet.scenario import load_scenario, parse_scenario
 from meshnet.timegrid import TimeGrid
 from meshnet.units import MU_EARTH_KM3_S2, R_EARTH_KM
-from tests.test_engine import LinePolicy, OnePhaseJob, alloc, line_snapshot
 
 AU_KM = 149_597_870.7
 H_KM = 550.0

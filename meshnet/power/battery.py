@@ -118,7 +118,6 @@ class PowerModel:
     throttled_s: np.ndarray = field(init=False)
     paused_s: np.ndarray = field(init=False)
     steps: int = 0
-    soc_trace: list = field(default_factory=list)  # (t_s, mean SoC of compute sats, min)
 
     def __post_init__(self):
         cap = self.config.capacity_wh
@@ -143,8 +142,7 @@ class PowerModel:
         return cls(config, world.n_sats, world.n_nodes, accel, sun_position_ecef_km(grid),
                    dt_s)
 
-    def step(self, k: int, t_s: float, r_km: np.ndarray, active_heads: np.ndarray
-             ) -> np.ndarray:
+    def step(self, k: int, r_km: np.ndarray, active_heads: np.ndarray) -> np.ndarray:
         """Advance one step; return the (n_nodes,) compute-rate factor for the engine.
 
         Parameters
@@ -172,8 +170,6 @@ class PowerModel:
         self.throttled_s[has & (factor > 0) & (factor < 1)] += self.dt_s
         self.paused_s[has & (factor <= 0)] += self.dt_s
         self.steps += 1
-        if has.any():
-            self.soc_trace.append((t_s, float(soc[has].mean()), float(soc[has].min())))
         rate = np.ones(self.n_nodes)
         rate[: self.n_sats] = factor
         return rate

@@ -36,7 +36,7 @@ class PowerConfig:
     enabled: bool = option(False, doc="model sunlight, batteries and power-limited compute")
     capacity_wh: float = option(
         10_000.0, min=0.0, min_inclusive=False,
-        doc="battery capacity per satellite (assumed: 3x one 550 km eclipse at ~7 kW)")
+        doc="battery capacity per satellite (assumed: not published for compute satellites)")
     array_area_m2: float = option(
         105.0, min=0.0,
         doc="solar array area (Starlink V2 mini, 2 x 52.5 m^2, press reading FCC filings)")
@@ -57,7 +57,7 @@ class PowerConfig:
         doc="lowest state of charge the policy allows (30 % design depth of discharge, "
             "Saft VES180 / ESA ARTES)")
     policy: str = option("throttle", choices=POLICIES,
-                         doc="throttle, pause or shed_lasers when the battery is at min_soc")
+                         doc="throttle or pause at min_soc (shed_lasers: not yet available)")
     resume_soc: float = option(
         0.8, min=0.0, max=1.0, doc="policy 'pause': accelerators restart at this charge "
                                    "(assumed)")
