@@ -136,8 +136,9 @@ def _power_lines(p, jobs) -> list[str]:
              f"max depth of discharge {100 * p['max_depth_of_discharge']:.1f} %"]
     if p["compute_nodes"]:
         lines.append(f"compute lost to power  {lost:.1f} s of training-step time; compute "
-                     f"nodes throttled {p['node_throttled_s']:.0f} node-s, paused "
-                     f"{p['node_paused_s']:.0f} node-s")
+                     f"nodes throttled {p['node_throttled_s']:.0f} node-s, stopped "
+                     f"{p['node_paused_s']:.0f} node-s; some node stopped "
+                     f"{p['any_compute_node_stopped_s']:.0f} s of {p['duration_s']:.0f} s")
     return lines
 
 

@@ -118,6 +118,8 @@ class PowerModel:
     throttled_s: np.ndarray = field(init=False)
     paused_s: np.ndarray = field(init=False)
     steps: int = 0
+    any_stopped_s: float = 0.0  # time at least one compute node had factor 0
+    any_slowed_s: float = 0.0  # time at least one compute node had factor < 1
 
     def __post_init__(self):
         cap = self.config.capacity_wh
@@ -169,6 +171,9 @@ class PowerModel:
         has = self.accel_w > 0
         self.throttled_s[has & (factor > 0) & (factor < 1)] += self.dt_s
         self.paused_s[has & (factor <= 0)] += self.dt_s
+        if has.any():
+            self.any_stopped_s += self.dt_s * bool(np.any(factor[has] <= 0))
+            self.any_slowed_s += self.dt_s * bool(np.any(factor[has] < 1))
         self.steps += 1
         rate = np.ones(self.n_nodes)
         rate[: self.n_sats] = factor
@@ -213,6 +218,9 @@ class PowerModel:
             "compute_max_depth_of_discharge": float(dod[has].max()) if has.any() else None,
             "node_throttled_s": float(self.throttled_s[has].sum()),
             "node_paused_s": float(self.paused_s[has].sum()),
+            "any_compute_node_stopped_s": self.any_stopped_s,
+            "any_compute_node_slowed_s": self.any_slowed_s,
+            "duration_s": self.steps * self.dt_s,
             "solar_peak_w": self.config.solar_peak_w,
             "capacity_wh": self.config.capacity_wh,
         }
