@@ -112,7 +112,7 @@ class Scenario:
     traffic: object
     allocation: object
     compare: CompareConfig = field(default_factory=CompareConfig)
-    power: object = None
+    power: object = field(default_factory=lambda: _tables()["power"]())
     source: Path | None = None
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
