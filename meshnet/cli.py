@@ -185,7 +185,8 @@ def _cmd_show(args) -> int:
 
     sc = _scenario(args)
     print(f"# {sc.source}")
-    for table in ("run", "constellation", "ground", "links", "routing", "traffic", "allocation"):
+    for table in ("run", "constellation", "ground", "links", "routing", "traffic", "allocation",
+                  "power"):
         print(f"[{'scenario' if table == 'run' else table}]")
         pprint.pprint(dataclasses.asdict(getattr(sc, table)), sort_dicts=False, width=100)
     return 0

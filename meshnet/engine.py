@@ -12,6 +12,13 @@ phase, each phase a coflow that ends with its slowest flow plus ``latency_rounds
 largest one-way path delay among its flows. The step ends when both compute and communication
 are done.
 
+Power (``compute_rate``, see ``docs/power.md``): a training step computes for
+``compute_s / factor``, where ``factor`` is the lowest compute-rate factor among the job's nodes
+at the step's start (synchronous data parallel: the slowest rank sets the pace). A factor of 0
+holds the step, before any compute, until the factor is above 0 at the start of a later
+emulation step; the wait counts in the step's time. The engine knows nothing of batteries: it is
+handed one factor per node per emulation step.
+
 Times inside the engine are float seconds from the scenario epoch; step boundaries come in as
 integer nanoseconds.
 """
@@ -30,6 +37,7 @@ _COMM = 1  # flows of a phase in flight
 _LATENCY = 2  # all bytes of the phase delivered; paying the rounds' propagation delay
 _WAIT_COMPUTE = 3  # communication done, compute still running
 _DONE = 4
+_HELD = 5  # compute-rate factor 0 (power): the step waits to start computing
 
 _EPS_S = 1e-12
 _MAX_EVENTS_PER_STEP = 10_000_000
@@ -100,6 +108,8 @@ class _JobState:
     pending: int = 0
     phase_latency_s: float = 0.0
     timer_s: float = np.inf
+    compute_rate: float = 1.0  # factor the current step computes at
+    held_s: float = 0.0  # time the current step waited for a factor above 0
     records: list = field(default_factory=list)
 
 
@@ -166,6 +176,7 @@ class FluidEngine:
         self._pairs_cache = None
         self._prev_primary: dict | None = None
         self._pair_max_delay = None  # per routed pair, cached per step
+        self._compute_rate = None  # per-node factor in [0, 1] for this step (None = all 1)
         if background is not None:
             bsrc, bdst, bdemand = (np.asarray(x) for x in background)
             if bsrc.size:
@@ -214,9 +225,28 @@ class FluidEngine:
             js.timer_s = np.inf
             return
         js.step_start_s = t_s
-        js.compute_end_s = t_s + job.compute_s
-        js.comm_start_s = t_s + (1.0 - job.overlap) * job.compute_s
+        js.held_s = 0.0
         js.comm_end_s = np.nan
+        factor = self._job_rate(js)
+        if factor <= 0.0:
+            js.state = _HELD
+            js.timer_s = np.inf
+            return
+        self._begin_compute(js, t_s, factor)
+
+    def _job_rate(self, js: _JobState) -> float:
+        """The lowest compute-rate factor among the job's nodes (1 without a power model)."""
+        if self._compute_rate is None:
+            return 1.0
+        return float(np.min(self._compute_rate[np.asarray(js.job.nodes)], initial=1.0))
+
+    def _begin_compute(self, js: _JobState, t_s: float, factor: float) -> None:
+        job = js.job
+        compute_s = job.compute_s / factor
+        js.compute_rate = factor
+        js.held_s = t_s - js.step_start_s
+        js.compute_end_s = t_s + compute_s
+        js.comm_start_s = t_s + (1.0 - job.overlap) * compute_s
         js.phase = 0
         js.state = _COMPUTE_ONLY
         js.timer_s = js.comm_start_s
@@ -272,12 +302,14 @@ class FluidEngine:
             "step_time_s": step_s,
             "compute_s": job.compute_s,
             "comm_time_s": comm_s,
-            "exposed_comm_s": max(0.0, step_s - job.compute_s),
+            "exposed_comm_s": max(0.0, step_s - js.held_s - job.compute_s / js.compute_rate),
             "ideal_step_time_s": ideal_step,
             "slowdown": step_s / ideal_step if ideal_step > 0 else np.nan,
             "bytes_per_rank": _bytes_per_rank(js.phases, job.nodes),
             "algbw_gbps": algbw,
             "busbw_gbps": algbw * float(getattr(job, "bus_factor", np.nan)),
+            "compute_rate": js.compute_rate,
+            "power_delay_s": js.held_s + job.compute_s * (1.0 / js.compute_rate - 1.0),
         })
         js.step += 1
         self._start_step(js, t_s)
@@ -456,12 +488,21 @@ class FluidEngine:
         return capacity, new_indptr, new_edges
 
     # ------------------------------------------------------------------ the step
-    def step(self, snapshot, dt_s: float, future=None) -> StepRecord:
-        """Advance everything from ``snapshot.t_ns`` for ``dt_s`` seconds on ``snapshot``."""
+    def step(self, snapshot, dt_s: float, future=None, compute_rate=None) -> StepRecord:
+        """Advance everything from ``snapshot.t_ns`` for ``dt_s`` seconds on ``snapshot``.
+
+        ``compute_rate``, optional, is a (n_nodes,) factor in [0, 1] per node for this step
+        (from :mod:`meshnet.power`); training steps that start during the step compute at the
+        lowest factor of their nodes, and held steps (factor 0) resume once it is above 0.
+        """
         t0 = snapshot.t_ns / NS_PER_S
         t_end = t0 + dt_s
+        self._compute_rate = None if compute_rate is None else np.asarray(compute_rate, float)
         if not self._planned:
             self._plan_jobs(snapshot, t0)
+        for js in self.jobs:
+            if js.state == _HELD and (factor := self._job_rate(js)) > 0.0:
+                self._begin_compute(js, max(t0, js.step_start_s), factor)
         pair_src, pair_dst = self._route(snapshot, future)
         self._track_paths(snapshot, t0)
         fl = self.flows

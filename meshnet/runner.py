@@ -108,6 +108,7 @@ class RunResult:
             f"{s['blackholed_s']:.1f} black-holed; {s['path_changes']} path changes, "
             f"{s['reroutes']} re-routes",
             *_stretch_lines(s.get("latency_stretch")),
+            *_power_lines(s.get("power"), s["jobs"]),
             f"outputs                {self.out_dir}",
             f"wall time              {self.wall_s:.1f} s",
         ]
@@ -124,6 +125,21 @@ def _stretch_lines(st) -> list[str]:
     if st["flagged_pairs"] and w is not None:
         line += f" (worst {w['src']} -> {w['dst']}: {w['stretch']:.2f}x)"
     return [line]
+
+
+def _power_lines(p, jobs) -> list[str]:
+    if not p:
+        return []
+    lost = sum(j.get("power_delay_s") or 0.0 for j in jobs)
+    label = f"power ({p['policy']})"
+    lines = [f"{label:<22} mean eclipse {100 * p['mean_eclipse_fraction']:.1f} % of the time, "
+             f"max depth of discharge {100 * p['max_depth_of_discharge']:.1f} %"]
+    if p["compute_nodes"]:
+        lines.append(f"compute lost to power  {lost:.1f} s of training-step time; compute "
+                     f"nodes throttled {p['node_throttled_s']:.0f} node-s, stopped "
+                     f"{p['node_paused_s']:.0f} node-s; some node stopped "
+                     f"{p['any_compute_node_stopped_s']:.0f} s of {p['duration_s']:.0f} s")
+    return lines
 
 
 def _f(x, width, prec):
@@ -299,6 +315,7 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
         from .latency import LatencyBound, StretchStats
 
         stats.stretch = StretchStats(LatencyBound.for_world(scenario, world))
+    power = _power_model(scenario, world, compute, grid, step_s)
     horizon = _lookahead_steps(scenario, step_s)
     stream = snapshot_stream(scenario, world, grid, link_model, progress=progress)
     window: deque = deque()
@@ -309,10 +326,10 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
             if len(window) <= horizon:
                 continue
             map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats,
-                                 map_frame)
+                                 map_frame, power=power)
         while window:
             map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats,
-                                 map_frame)
+                                 map_frame, power=power)
     except BaseException:
         links_w.abort()
         raise
@@ -322,6 +339,9 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     _write_table(out_dir / "jobs.parquet", _jobs_columns(job_rows), meta)
     _write_table(out_dir / "flows.parquet", engine.flow_records(t_end_s), meta)
     summary = _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_end_s)
+    if power is not None:
+        _write_table(out_dir / "power.parquet", power.records(names), meta)
+        summary["power"] = power.summary()
     summary["wall_time_s"] = time.perf_counter() - wall0
     write_json_atomic(out_dir / "summary.json", summary)
     if plots:
@@ -340,10 +360,27 @@ def _lookahead_steps(scenario, step_s) -> int:
     return int(np.ceil(scenario.routing.horizon_s / step_s))
 
 
-def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame):
+def _power_model(scenario, world, compute, grid, step_s):
+    """The run's :class:`meshnet.power.PowerModel`, or None without ``[power].enabled``."""
+    cfg = getattr(scenario, "power", None)
+    if cfg is None or not cfg.enabled:
+        return None
+    from .power import PowerModel
+
+    return PowerModel.for_run(cfg, world, compute, grid, step_s,
+                              scenario.traffic.compute.accelerators_per_node)
+
+
+def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame, power=None):
     k, t_ns, r_km, table, snap = window.popleft()
     future = [w[4] for w in window] if window else None
-    rec = engine.step(snap, step_s, future=future)
+    rate = None
+    if power is not None:
+        from .power import active_heads
+
+        heads = active_heads(power.n_sats, table.a, table.b, table.kind, table.state)
+        rate = power.step(k, r_km, heads)
+    rec = engine.step(snap, step_s, future=future, compute_rate=rate)
     if stats.stretch is not None and rec.routes is not None:
         stats.stretch.add(rec.pair_src, rec.pair_dst, primary_delay_s(rec.routes))
     n_links = table.a.shape[0]
@@ -418,7 +455,7 @@ def _write_table(path, columns, meta):
 def _jobs_columns(rows):
     keys = ["job", "step", "start_s", "end_s", "step_time_s", "compute_s", "comm_time_s",
             "exposed_comm_s", "ideal_step_time_s", "slowdown", "bytes_per_rank",
-            "algbw_gbps", "busbw_gbps"]
+            "algbw_gbps", "busbw_gbps", "compute_rate", "power_delay_s"]
     return {k: [r.get(k) for r in rows] for k in keys} if rows else {
         k: pa.array([], pa.string() if k == "job" else pa.float64()) for k in keys}
 
@@ -442,6 +479,7 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
             if mine else None,
             "ideal_step_s": float(mine[0]["ideal_step_time_s"]) if mine else None,
             "ground_reference_step_s": _ground_reference(scenario, job),
+            "power_delay_s": float(sum(r.get("power_delay_s", 0.0) for r in mine)),
         })
     fl = engine.flow_records(t_end_s)
     bg = fl["job"] == "background"

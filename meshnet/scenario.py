@@ -7,8 +7,8 @@ directory, which is routed with Hypatia's semantics.
 Tables
 ------
 ``[scenario]`` name, epoch, duration_s, step_s, seed; ``[constellation]``; ``[ground]``;
-``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``. Every table but ``[scenario]`` and
-``[constellation]`` may be left out to take its defaults.
+``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``; ``[power]``. Every table but
+``[scenario]`` and ``[constellation]`` may be left out to take its defaults.
 
 Examples
 --------
@@ -80,6 +80,7 @@ def _tables():
     from .allocation.config import AllocationConfig
     from .links.config import LinksConfig
     from .orbits.config import ConstellationConfig, GroundConfig
+    from .power.config import PowerConfig
     from .routing.config import RoutingConfig
     from .traffic.config import TrafficConfig
 
@@ -92,6 +93,7 @@ def _tables():
         "traffic": TrafficConfig,
         "allocation": AllocationConfig,
         "compare": CompareConfig,
+        "power": PowerConfig,
     }
 
 
@@ -110,6 +112,7 @@ class Scenario:
     traffic: object
     allocation: object
     compare: CompareConfig = field(default_factory=CompareConfig)
+    power: object = field(default_factory=lambda: _tables()["power"]())
     source: Path | None = None
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
