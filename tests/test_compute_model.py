@@ -69,9 +69,9 @@ def test_dense_attention_adds_twelve_l_d_s_per_token():
     assert f == pytest.approx(4e6 * (4.2e10 + 6.442450944e9), rel=1e-12)
     # Narayanan et al. 2021: per layer and sequence forward 24 B s h^2 + 4 B s^2 h, x 3 with
     # the backward; with N = 12 l h^2 the whole is 6 N T + 12 l h s T.
-    l, h, s, b = 32, 4096, 4096, 1000
-    megatron = 3 * l * (24 * b * s * h**2 + 4 * b * s**2 * h)
-    assert flops_per_step(12 * l * h**2, b * s, model="dense_attention", n_layers=l,
+    layers, h, s, b = 32, 4096, 4096, 1000
+    megatron = 3 * layers * (24 * b * s * h**2 + 4 * b * s**2 * h)
+    assert flops_per_step(12 * layers * h**2, b * s, model="dense_attention", n_layers=layers,
                           d_model=h, sequence_length=s) == pytest.approx(megatron, rel=1e-12)
 
 
@@ -240,7 +240,7 @@ def test_show_prints_the_derived_compute_s(tmp_path, capsys):
     code, out, err = run_cli(["show", path], capsys)
     assert code == 0, err
     assert f"compute_s = {DERIVED_S:.4g} s derived" in out  # 1.049 s
-    assert "6 nodes" in out and "6.291e+15 FLOPs/step" in out
+    assert "6.291e+15 FLOPs/step" in out and "(6 nodes x 1000 TFLOPS x 0.5 MFU)" in out
     hand = scenario(tmp_path, "compute_s = 1.5", "hand.toml")
     code, out, err = run_cli(["show", hand], capsys)
     assert code == 0 and "job: compute_s = 1.5 s (set by hand)" in out

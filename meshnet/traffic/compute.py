@@ -164,6 +164,10 @@ class ComputeModel:
         Parameters a token uses and tokens per step over the whole job.
     peak_flops_per_s : float or None
         Dense peak of all the job's accelerators together.
+    n_nodes : int or None
+        Nodes the work is spread over.
+    node_tflops : float or None
+        Dense peak of the slowest node (accelerators x TFLOPS), which sets the pace.
     bubble : float
         Pipeline schedule factor ``(micro_batches + stages - 1) / micro_batches`` (1 otherwise).
     flops_model : str or None
@@ -176,6 +180,8 @@ class ComputeModel:
     params: float | None = None
     tokens_per_step: float | None = None
     peak_flops_per_s: float | None = None
+    n_nodes: int | None = None
+    node_tflops: float | None = None
     bubble: float = 1.0
     flops_model: str | None = None
 
@@ -185,8 +191,8 @@ class ComputeModel:
             return f"compute_s = {self.compute_s:.4g} s (set by hand)"
         text = (f"compute_s = {self.compute_s:.4g} s derived: {self.flops_model} "
                 f"{self.flops_per_step:.4g} FLOPs/step ({self.params:.4g} params x "
-                f"{self.tokens_per_step:.4g} tokens) / ({self.peak_flops_per_s / 1e12:.4g} "
-                f"TFLOPS peak x {self.mfu:g} MFU)")
+                f"{self.tokens_per_step:.4g} tokens) / ({self.n_nodes} nodes x "
+                f"{self.node_tflops:g} TFLOPS x {self.mfu:g} MFU)")
         if self.bubble != 1.0:
             text += f" x {self.bubble:.4g} pipeline bubble"
         return text
@@ -265,5 +271,6 @@ def job_compute(cfg, nodes, *, stages: int | None = None,
     compute_s = compute_time_s(flops / n, 1, slowest_tflops, mfu) * bubble
     return ComputeModel(compute_s=compute_s, derived=True, flops_per_step=flops, mfu=mfu,
                         params=params, tokens_per_step=tokens,
-                        peak_flops_per_s=float(nodes.tflops.sum()) * 1e12, bubble=bubble,
+                        peak_flops_per_s=float(nodes.tflops.sum()) * 1e12, n_nodes=n,
+                        node_tflops=slowest_tflops, bubble=bubble,
                         flops_model=model + (" +recompute" if cfg.recompute else ""))

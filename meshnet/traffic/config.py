@@ -65,7 +65,7 @@ class ComputeConfig:
     accelerators_per_node: int = option(1, min=1, doc="accelerators on each compute node")
     accelerator_tflops: float = option(
         989.0, min=0.0, min_inclusive=False,
-        doc="dense bf16 TFLOPS per accelerator (H100 SXM: 989)")
+        doc="dense bf16 TFLOPS per accelerator (H100 SXM: 989); sets compute_s from the model")
     injection_bps: float | None = option(
         None, min=0.0, min_inclusive=False,
         doc="cap on a node's total send (and receive) rate; unset = only its links limit it")
