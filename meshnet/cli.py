@@ -189,7 +189,32 @@ def _cmd_show(args) -> int:
                   "power"):
         print(f"[{'scenario' if table == 'run' else table}]")
         pprint.pprint(dataclasses.asdict(getattr(sc, table)), sort_dicts=False, width=100)
+    for line in _compute_lines(sc):
+        print(line)
     return 0
+
+
+def _compute_lines(sc) -> list[str]:
+    """``# job: compute_s = ...``: each job's compute per step, derived ones worked out."""
+    jobs = sc.traffic.jobs
+    if not jobs:
+        return []
+    lines = ["# compute per training step"]
+    if all(j.compute_s is not None for j in jobs):
+        return lines + [f"# {j.name}: compute_s = {j.compute_s:g} s (set by hand)" for j in jobs]
+    import numpy as np
+
+    from .traffic import make_job, place_compute
+    from .world import build_world
+
+    # The same placement as `meshnet run` (same seed, drawn first), for the node count.
+    world = build_world(sc)
+    nodes = place_compute(sc.traffic.compute, world.constellation, world.ground,
+                          np.random.default_rng(sc.run.seed))
+    for jc in jobs:
+        job = make_job(jc, nodes, n_nodes=world.n_nodes)
+        lines.append(f"# {job.name} ({job.n} nodes): {job.compute_model.describe()}")
+    return lines
 
 
 def _cmd_positions(args) -> int:

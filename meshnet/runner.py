@@ -480,6 +480,14 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
             "ideal_step_s": float(mine[0]["ideal_step_time_s"]) if mine else None,
             "ground_reference_step_s": _ground_reference(scenario, job),
             "power_delay_s": float(sum(r.get("power_delay_s", 0.0) for r in mine)),
+            # compute per step: set by hand, or from the model (flops_per_step, mfu not None)
+            "compute_s": float(job.compute_s),
+            "flops_per_step": job.compute_model.flops_per_step,
+            "mfu": job.compute_model.mfu,
+            # model FLOPs over the mean step at the job's peak: mfu less the exposed network
+            "achieved_mfu": (job.compute_model.flops_per_step / (
+                float(st.mean()) * job.compute_model.peak_flops_per_s)
+                if job.compute_model.derived and st.size and st.mean() > 0 else None),
         })
     fl = engine.flow_records(t_end_s)
     bg = fl["job"] == "background"

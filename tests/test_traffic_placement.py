@@ -245,7 +245,7 @@ def test_traffic_table_defaults_and_full():
         "compute": {"placement": "block", "shell": 0, "plane_count": 8, "slot_count": 8},
         "jobs": [{"name": "dp", "kind": "allreduce", "algorithm": "hierarchical",
                   "model_params": 7e9, "compute_s": 2, "overlap": 0.5, "steps": 10},
-                 {"name": "moe", "kind": "moe_alltoall", "top_k": 2}],
+                 {"name": "moe", "kind": "moe_alltoall", "top_k": 2, "compute_s": 1}],
         "background": {"total_offered_bps": 5e11, "top_n": 50, "distance_exponent": 1},
     })
     assert cfg.jobs[0].compute_s == 2.0 and cfg.jobs[0].steps == 10
@@ -276,8 +276,8 @@ def test_traffic_table_defaults_and_full():
     ({"jobs": [{"name": "a", "kind": "moe_alltoall", "nodes": ["x", "y"], "top_k": 3}]},
      r"top_k = 3 exceeds the 2 experts"),
     ({"jobs": [{"name": "a", "nodes": ["x"]}]}, r"nodes has one node"),
-    ({"jobs": [{"name": "a"}, {"name": "a"}]}, r"\[traffic\].jobs\[1\].name = 'a' is used by "
-                                               r"another job"),
+    ({"jobs": [{"name": "a", "compute_s": 1}, {"name": "a", "compute_s": 1}]},
+     r"\[traffic\].jobs\[1\].name = 'a' is used by another job"),
     ({"background": {"total_offered_bps": -1}}, r"total_offered_bps must be >= 0"),
     ({"background": {"stations": ["Tokyo"]}}, r"stations needs at least 2"),
 ])

@@ -18,6 +18,7 @@ from .collectives import (
     ring_order,
     step_time_s,
 )
+from .compute import ComputeModel, compute_time_s, flops_per_step, moe_active_params
 from .config import BackgroundConfig, ComputeConfig, JobConfig, TrafficConfig
 from .placement import ComputeNodes, place_compute
 
@@ -25,6 +26,7 @@ __all__ = [
     "JOB_KINDS",
     "BackgroundConfig",
     "ComputeConfig",
+    "ComputeModel",
     "ComputeNodes",
     "Job",
     "JobConfig",
@@ -34,8 +36,11 @@ __all__ = [
     "background_demands",
     "bus_factor",
     "busbw_bytes_per_s",
+    "compute_time_s",
+    "flops_per_step",
     "ideal_comm_time_s",
     "make_job",
+    "moe_active_params",
     "place_compute",
     "ring_order",
     "step_time_s",

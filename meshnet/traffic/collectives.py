@@ -47,6 +47,14 @@ Kinds (registered in :data:`JOB_KINDS`)
 
 Flows of zero bytes are dropped, and so are phases left with no flow.
 
+Compute per step (``compute_s`` unset: derived, see :mod:`meshnet.traffic.compute`)
+---------------------------------------------------------------------------------
+``allreduce`` (data parallel) and ``moe_alltoall`` (expert parallel, uniform routing): each of
+the ``n`` nodes does ``1/n`` of the step's FLOPs, ``compute_s = FLOPs / (n x node peak x
+mfu)``. ``pipeline``: each node is one stage of one replica and also does ``1/n`` of the
+FLOPs, in ``micro_batches`` pieces; the schedule's bubble stretches that by ``(micro_batches +
+stages - 1) / micro_batches`` (GPipe, Huang et al. 2019; Narayanan et al. 2021, Sec. 2.2).
+
 Examples
 --------
 >>> import numpy as np
@@ -73,6 +81,7 @@ import numpy as np
 
 from ..config import Registry
 from ..errors import NodeNameError, ScenarioError
+from .compute import DEFAULT_MOE_TOKENS, ComputeModel, job_compute, job_tokens_per_step
 from .config import JobConfig
 from .placement import ComputeNodes
 
@@ -246,6 +255,9 @@ class Job:
     compute_s, overlap : float
         Computation per step, and the share of it that communication can overlap
         (communication starts after ``(1 - overlap) x compute_s``).
+    compute_model : ComputeModel
+        Where ``compute_s`` comes from: set by hand, or derived from the model's FLOPs
+        (:func:`meshnet.traffic.compute.job_compute`); ``flops_per_step`` and ``mfu`` with it.
     max_steps : int or None
         Steps to run; None = until the scenario ends.
     start_s, weight : float
@@ -263,7 +275,8 @@ class Job:
         self.name = cfg.name
         self.compute_nodes = nodes
         self.nodes = np.ascontiguousarray(nodes.node_ids, dtype=np.int32)
-        self.compute_s = float(cfg.compute_s)
+        self.compute_model = self._compute_model()
+        self.compute_s = self.compute_model.compute_s
         self.overlap = float(cfg.overlap)
         self.max_steps = cfg.steps
         self.start_s = float(cfg.start_s)
@@ -274,6 +287,20 @@ class Job:
     @property
     def n(self) -> int:
         return int(self.nodes.shape[0])
+
+    def _compute_model(self) -> ComputeModel:
+        """``compute_s`` as given, or derived from the model (data parallel: 1/n each)."""
+        return job_compute(self.cfg, self.compute_nodes)
+
+    @property
+    def flops_per_step(self) -> float | None:
+        """FLOPs the whole job executes per step (None when ``compute_s`` is set by hand)."""
+        return self.compute_model.flops_per_step
+
+    @property
+    def mfu(self) -> float | None:
+        """Utilisation of the dense peak while computing (None when set by hand)."""
+        return self.compute_model.mfu
 
     def plan(self, delay_s) -> None:
         """Adapt the rank layout to the current mesh.
@@ -482,15 +509,20 @@ class PipelineJob(Job):
     kind = "pipeline"
 
     def __init__(self, cfg: JobConfig, nodes: ComputeNodes):
-        super().__init__(cfg, nodes)
-        self.stages = self.n if cfg.stages is None else int(cfg.stages)
-        if self.stages > self.n or self.n % self.stages:
+        n = len(nodes)
+        self.stages = n if cfg.stages is None else int(cfg.stages)
+        if self.stages > n or n % self.stages:
             raise ScenarioError(
-                f"[[traffic.jobs]] '{self.name}': stages = {self.stages} must divide the "
-                f"job's {self.n} nodes (each pipeline replica gets 'stages' nodes)")
+                f"[[traffic.jobs]] '{cfg.name}': stages = {self.stages} must divide the "
+                f"job's {n} nodes (each pipeline replica gets 'stages' nodes)")
+        super().__init__(cfg, nodes)
         self.replicas = self.n // self.stages
         self.micro_batches = int(cfg.micro_batches)
         self.boundary_bytes = float(cfg.activation_bytes) * self.micro_batches
+
+    def _compute_model(self) -> ComputeModel:
+        # Each node is one stage of one replica: 1/n of the FLOPs, plus the bubble.
+        return job_compute(self.cfg, self.compute_nodes, stages=self.stages)
 
     def _build(self):
         grid = self.nodes.reshape(self.replicas, self.stages)
@@ -522,11 +554,20 @@ class MoEJob(Job):
                 f"[[traffic.jobs]] '{self.name}': top_k = {cfg.top_k} exceeds the job's "
                 f"{n_experts} experts (nodes x experts_per_node)")
         self.layers = int(cfg.moe_layers)
+        tokens = job_tokens_per_step(cfg, self.n)
+        #: Tokens each node routes per step and layer (its share of the job's).
+        self.tokens_per_node = DEFAULT_MOE_TOKENS if tokens is None else tokens / self.n
         # one all-to-all's send buffer per node (nccl-tests' size), self share included
-        self.buffer_bytes = (float(cfg.tokens_per_step) * cfg.top_k * cfg.hidden_size
+        self.buffer_bytes = (self.tokens_per_node * cfg.top_k * cfg.hidden_size
                              * float(cfg.bytes_per_element))
         self.labels = (("dispatch", "combine", "combine_grad", "dispatch_grad") if cfg.backward
                        else ("dispatch", "combine"))
+
+    def _compute_model(self) -> ComputeModel:
+        # Expert parallel: each node runs its tokens through the shared layers and its
+        # experts; with uniform routing every node does 1/n of the FLOPs.
+        n_experts = len(self.compute_nodes) * self.cfg.experts_per_node
+        return job_compute(self.cfg, self.compute_nodes, n_experts=n_experts)
 
     def _build(self):
         n = self.n

@@ -5,7 +5,7 @@ Examples
 >>> from meshnet.config import parse_table
 >>> cfg = parse_table(TrafficConfig, {
 ...     "compute": {"placement": "every_kth", "every_k": 11},
-...     "jobs": [{"name": "llm", "kind": "allreduce", "model_params": 7e9}],
+...     "jobs": [{"name": "llm", "kind": "allreduce", "model_params": 7e9, "compute_s": 2.0}],
 ... }, "traffic", "demo.toml")
 >>> cfg.jobs[0].algorithm, cfg.jobs[0].bytes_per_param, cfg.background.enabled
 ('ring', 2.0, True)
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..config import option
 from ..errors import ScenarioError
+from .compute import FLOPS_MODELS
 
 PLACEMENTS = ("names", "every_kth", "shell", "block", "random", "ground")
 ALLREDUCE_ALGORITHMS = ("ring", "hierarchical", "halving_doubling")
@@ -64,7 +65,7 @@ class ComputeConfig:
     accelerators_per_node: int = option(1, min=1, doc="accelerators on each compute node")
     accelerator_tflops: float = option(
         989.0, min=0.0, min_inclusive=False,
-        doc="dense bf16 TFLOPS per accelerator (H100 SXM: 989)")
+        doc="dense bf16 TFLOPS per accelerator (H100 SXM: 989); sets compute_s from the model")
     injection_bps: float | None = option(
         None, min=0.0, min_inclusive=False,
         doc="cap on a node's total send (and receive) rate; unset = only its links limit it")
@@ -110,12 +111,19 @@ class JobConfig:
     A training step is ``compute_s`` of computation and the step's communication, which starts
     once ``(1 - overlap) x compute_s`` of the computation is done (gradients of the last layers
     are ready early): the step lasts ``max(compute_s, (1 - overlap) x compute_s + comm_s)``.
+
+    ``compute_s`` is set by hand, or (left unset) derived from the model: ``tokens_per_step``
+    (or ``global_batch`` x ``sequence_length``), ``flops_model``, ``mfu`` and
+    ``[traffic.compute].accelerator_tflops`` (see :mod:`meshnet.traffic.compute`); not both.
     """
 
     name: str = option(doc="job name, used in outputs")
     kind: str = option("allreduce", choices=_job_kinds, doc="allreduce, pipeline, moe_alltoall")
     nodes: tuple[str, ...] = option((), doc="compute-node names of this job; empty = all")
-    compute_s: float = option(2.0, min=0.0, doc="computation time per training step")
+    compute_s: float | None = option(
+        None, min=0.0,
+        doc="computation time per training step; unset = derived from the model "
+            "(tokens_per_step, flops_model, mfu)")
     overlap: float = option(
         0.0, min=0.0, max=1.0,
         doc="share of compute_s that communication can overlap (it starts after "
@@ -138,8 +146,10 @@ class JobConfig:
         1e9, min=0.0, doc="bytes crossing one stage boundary per micro-batch")
     micro_batches: int = option(8, min=1, doc="micro-batches per training step")
     # moe_alltoall
-    tokens_per_step: float = option(
-        1e6, min=0.0, doc="tokens each node routes per training step and MoE layer")
+    tokens_per_step: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="tokens per training step over the whole job (global batch x sequence length); "
+            "moe_alltoall: tokens EACH node routes per step and MoE layer (unset = 1e6)")
     hidden_size: int = option(4096, min=1, doc="model width (elements per token)")
     bytes_per_element: float = option(2.0, min=0.0, min_inclusive=False,
                                       doc="bytes per activation element (bf16: 2)")
@@ -147,6 +157,28 @@ class JobConfig:
     top_k: int = option(2, min=1, doc="experts each token is sent to")
     moe_layers: int = option(1, min=1, doc="MoE layers per step (one all-to-all pair each)")
     backward: bool = option(True, doc="moe: also the backward all-to-alls (4 per layer, not 2)")
+    # compute from the model (when compute_s is unset)
+    global_batch: int | None = option(
+        None, min=1, doc="sequences per step over the whole job (with sequence_length, "
+                         "instead of tokens_per_step)")
+    sequence_length: int | None = option(None, min=1, doc="tokens per sequence")
+    flops_model: str | None = option(
+        None, choices=FLOPS_MODELS,
+        doc="dense (6 N T), dense_attention (+ 12 n_layers hidden_size s T) or moe "
+            "(6 N_active T); unset = moe for moe_alltoall jobs, dense otherwise")
+    recompute: bool = option(
+        False, doc="activation recomputation: one more forward pass (8 N T, not 6 N T)")
+    mfu: float | None = option(
+        None, min=0.0, min_inclusive=False, max=1.0,
+        doc="share of the accelerators' dense peak reached while computing; unset = 0.4 "
+            "(Llama 3 405B: 38-43 %, arXiv 2407.21783)")
+    n_layers: int | None = option(None, min=1, doc="dense_attention: transformer layers")
+    active_params: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="moe: parameters one token uses; unset = model_params less the skipped experts")
+    expert_params: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="moe: parameters of one expert in one layer; unset = 8 x hidden_size^2")
 
     def validate(self, name: str, where: str) -> None:
         if not self.name.strip():
@@ -172,6 +204,55 @@ class JobConfig:
                 raise ScenarioError(
                     f"{where}: [{name}].top_k = {self.top_k} exceeds the {n_experts} experts "
                     "(nodes x experts_per_node)")
+        self._validate_compute(name, where)
+
+    def _model_keys(self) -> list[str]:
+        """The compute-model keys this job sets (moe's token keys also size its traffic)."""
+        keys = ["flops_model", "mfu", "n_layers", "active_params", "expert_params"]
+        if self.kind != "moe_alltoall":
+            keys += ["tokens_per_step", "global_batch", "sequence_length"]
+        out = [k for k in keys if getattr(self, k) is not None]
+        return out + (["recompute"] if self.recompute else [])
+
+    def _validate_compute(self, name: str, where: str) -> None:
+        """Exactly one of compute_s or the model; the model's keys complete and consistent."""
+        key = f"{where}: [{name}]"
+        if self.global_batch is not None and self.tokens_per_step is not None:
+            raise ScenarioError(
+                f"{key}.global_batch and tokens_per_step are both set; give one (tokens_per_step"
+                " = global_batch x sequence_length)")
+        if self.global_batch is not None and self.sequence_length is None:
+            raise ScenarioError(
+                f"{key}.global_batch needs sequence_length (tokens per step = global_batch x "
+                "sequence_length)")
+        model_keys = self._model_keys()
+        if self.compute_s is not None:
+            if model_keys:
+                raise ScenarioError(
+                    f"{key}.compute_s is set and so is {', '.join(model_keys)}; remove "
+                    "compute_s to derive it from the model, or the model keys to set it by hand")
+            return
+        if self.tokens_per_step is None and self.global_batch is None:
+            raise ScenarioError(
+                f"{key} sets neither compute_s nor tokens_per_step; set compute_s (seconds per "
+                "step) or tokens_per_step (or global_batch and sequence_length) to derive it")
+        model = self.flops_model or ("moe" if self.kind == "moe_alltoall" else "dense")
+        if model == "dense_attention" and (self.n_layers is None
+                                           or self.sequence_length is None):
+            raise ScenarioError(
+                f"{key}.flops_model = 'dense_attention' needs n_layers and sequence_length "
+                "(and hidden_size)")
+        if model != "dense_attention" and self.n_layers is not None:
+            raise ScenarioError(
+                f"{key}.n_layers only applies to flops_model = 'dense_attention'")
+        if model != "moe":
+            for k in ("active_params", "expert_params"):
+                if getattr(self, k) is not None:
+                    raise ScenarioError(f"{key}.{k} only applies to flops_model = 'moe'")
+        elif self.kind != "moe_alltoall" and self.active_params is None:
+            raise ScenarioError(
+                f"{key}.flops_model = 'moe' on a '{self.kind}' job needs active_params "
+                "(parameters one token uses)")
 
 
 @dataclass(frozen=True)
