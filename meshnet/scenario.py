@@ -7,7 +7,7 @@ directory, which is routed with Hypatia's semantics.
 Tables
 ------
 ``[scenario]`` name, epoch, duration_s, step_s, seed; ``[constellation]``; ``[ground]``;
-``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``. Every table but ``[scenario]`` and
+``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``; ``[faults]`` (docs/faults.md). Every table but ``[scenario]`` and
 ``[constellation]`` may be left out to take its defaults.
 
 Examples
@@ -78,6 +78,7 @@ class CompareConfig:
 def _tables():
     """Table name -> dataclass. Imported lazily: loading config pulls in no kernels."""
     from .allocation.config import AllocationConfig
+    from .faults.config import FaultsConfig
     from .links.config import LinksConfig
     from .orbits.config import ConstellationConfig, GroundConfig
     from .routing.config import RoutingConfig
@@ -92,6 +93,7 @@ def _tables():
         "traffic": TrafficConfig,
         "allocation": AllocationConfig,
         "compare": CompareConfig,
+        "faults": FaultsConfig,
     }
 
 
@@ -110,6 +112,7 @@ class Scenario:
     traffic: object
     allocation: object
     compare: CompareConfig = field(default_factory=CompareConfig)
+    faults: object = field(default_factory=lambda: _tables()["faults"]())
     source: Path | None = None
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)

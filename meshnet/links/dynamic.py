@@ -13,7 +13,7 @@ from ..timegrid import seconds_to_ns
 from .feasibility import FeasibilityLimits, evaluate_links
 from .reasons import DOWN, REASSIGNED
 from .state import link_state
-from .topology import TOPOLOGIES, IslRows, _valid_rows
+from .topology import TOPOLOGIES, IslRows, _valid_rows, with_faults
 
 #: Satellites of one plane whose orbital radii differ by more than this are not in-plane
 #: neighbours (one of them is still raising or already lowering its orbit).
@@ -195,6 +195,10 @@ class DynamicTopology:
                          else seconds_to_ns(cfg.reoptimise_interval_s))
         self.new_partner = bool(getattr(cfg, "reoptimise_new_partner", False))
         self.t_last_ns: int | None = None
+        #: Set by the link model when faults are active: a reason hook (see
+        #: :func:`~meshnet.links.topology.with_faults`) and failed heads per satellite.
+        self.fault_reason = None
+        self.head_loss = None
         self.reseed(seed)
 
     def reseed(self, seed: int) -> None:
@@ -217,6 +221,7 @@ class DynamicTopology:
         lim = self.limits
         reason, length = evaluate_links(r_km, v_km_s, self.a, self.b, sun_dir, lim,
                                         self.plane_key)
+        reason = with_faults(self.fault_reason, self.a, self.b, self.since_ns, reason)
         keep = reason == 0
         br_a, br_b, br_reason, br_len = (self.a[~keep], self.b[~keep], reason[~keep],
                                          length[~keep])
@@ -250,6 +255,8 @@ class DynamicTopology:
         logical = ~due & ~draining
         degree = (np.bincount(a[logical], minlength=self.n)
                   + np.bincount(b[logical], minlength=self.n))
+        if self.head_loss is not None:
+            degree = degree + self.head_loss  # failed heads count as taken
         free = np.nonzero(_valid_rows(r_km, v_km_s) & (degree < self.match_cap))[0]
         ca, cb, cls = self.search(r_km, v_km_s, free, int(self.cfg.dynamic_candidates),
                                   lim.coplanar_tolerance_deg, lim.range_cap_km)

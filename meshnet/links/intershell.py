@@ -42,7 +42,7 @@ from .dynamic import LIFETIME_HORIZON_S
 from .feasibility import FeasibilityLimits, evaluate_links
 from .reasons import DOWN
 from .state import link_state
-from .topology import FixedTopology, IslRows, _valid_rows
+from .topology import FixedTopology, IslRows, _valid_rows, with_faults
 
 #: Nearest free satellites of every other shell that a free satellite proposes as partners.
 CANDIDATES_PER_SHELL = 8
@@ -172,6 +172,9 @@ class InterShellLinks:
         self.b = np.empty(0, np.int32)
         self.since_ns = np.empty(0, np.int64)
         self.t_last_ns: int | None = None
+        #: Set by the link model when faults are active (as on ``DynamicTopology``).
+        self.fault_reason = None
+        self.head_loss = None
 
     def set_exclude(self, a, b) -> None:
         """Pairs never proposed: only those joining two shells can matter."""
@@ -193,12 +196,15 @@ class InterShellLinks:
         lim = self.limits
         reason, length = evaluate_links(r_km, v_km_s, self.a, self.b, sun_dir, lim,
                                         self.plane_key)
+        reason = with_faults(self.fault_reason, self.a, self.b, self.since_ns, reason)
         keep = reason == 0
         br_a, br_b, br_reason, br_len = (self.a[~keep], self.b[~keep], reason[~keep],
                                          length[~keep])
         a, b, since, length = self.a[keep], self.b[keep], self.since_ns[keep], length[keep]
 
         degree = np.bincount(a, minlength=self.n) + np.bincount(b, minlength=self.n)
+        if self.head_loss is not None:
+            degree = degree + self.head_loss  # failed heads count as taken
         free = np.nonzero(_valid_rows(r_km, v_km_s) & (self.shell >= 0)
                           & (degree < self.heads))[0]
         ca, cb = intershell_candidates(r_km, free, self.shell, CANDIDATES_PER_SHELL,
