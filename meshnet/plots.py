@@ -147,7 +147,7 @@ def plot_mesh_map(path, frame, world, compute_nodes=None) -> Path:
         ax.scatter(all_lon[ids], all_lat[ids], s=14, marker="*", color="tab:red",
                    label="compute nodes", zorder=4)
     # Fault marks (runs with [faults]): failed satellites, and those with lasers down.
-    for key, marker, color, label in (("lasers_down", "o", "tab:orange", "lasers down (fault)"),
+    for key, marker, color, label in (("lasers_down", "o", "tab:orange", "lasers down"),
                                       ("failed", "x", "black", "failed satellites")):
         ids = np.asarray(frame.get(key, ()), dtype=np.int64)
         if ids.size:

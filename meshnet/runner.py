@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from .io.datasets import AtomicParquetWriter, prepare_dir, run_metadata, write_json_atomic
+from .links.reasons import FAULT_REASONS
 from .units import NS_PER_S
 
 #: Bins of the link-utilisation histogram kept during a run (2 % each).
@@ -353,7 +354,7 @@ def _fault_outputs(out_dir, faults, grid, step_s, stats, summary, meta, map_fram
     """faults.parquet, the summary's ``faults`` figures and the mesh map's fault marks."""
     from .faults.output import fault_summary, write_faults
     from .faults.schedule import FAILED, NO_EFFECT
-    from .links.reasons import FAULT_REASONS, REASON_NAMES
+    from .links.reasons import REASON_NAMES
 
     write_faults(out_dir / "faults.parquet", faults, meta)
     t0 = int(grid.t_ns[0])
@@ -400,9 +401,13 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame)
     stats.mean_util.append(float(util[isl_up].mean()) if isl_up.any() else 0.0)
     stats.add_utilisation(util[isl_up])
     stats.events.append(rec.n_events)
-    # The map shows the busiest instant of the run (highest mean ISL utilisation).
-    if map_frame is None or stats.mean_util[-1] > map_frame["mean_util"]:
+    # The map shows the busiest instant of the run (highest mean ISL utilisation); with
+    # [faults], the instant with the most links down for faults (then the busiest).
+    n_fault = int(np.count_nonzero((table.state == 0) & np.isin(table.reason, FAULT_REASONS)))
+    if map_frame is None or (n_fault, stats.mean_util[-1]) > (map_frame.get("n_fault", 0),
+                                                               map_frame["mean_util"]):
         map_frame = {"mean_util": stats.mean_util[-1], "t_s": t_ns / NS_PER_S,
+                     "n_fault": n_fault,
                      "r_km": np.array(r_km), "a": table.a[up], "b": table.b[up],
                      "kind": table.kind[up], "util": util[up]}
     return map_frame

@@ -62,7 +62,7 @@ def fault_summary(schedule, t0_ns: int, t1_ns: int, link_s_by_reason: dict | Non
     }
 
 
-def summary_lines(f: dict | None, indent: str = "") -> list[str]:
+def summary_lines(f: dict | None, indent: str = "", width: int = 23) -> list[str]:
     """Lines for the printed reports (empty without faults)."""
     if not f:
         return []
@@ -70,7 +70,7 @@ def summary_lines(f: dict | None, indent: str = "") -> list[str]:
     lost = f.get("link_s_down_by_fault_reason") or {}
     lost_txt = ", ".join(f"{k} {v / 3600:.2f}" for k, v in lost.items()) or "none"
     return [
-        f"{indent}fault events           {f['events']} ({kinds}; {f['random_events']} random)",
-        f"{indent}lost to faults         {f['head_hours_lost']:.2f} laser-head hours; "
+        f"{indent}{'fault events':<{width}}{f['events']} ({kinds}; {f['random_events']} random)",
+        f"{indent}{'lost to faults':<{width}}{f['head_hours_lost']:.2f} laser-head hours; "
         f"link-hours DOWN by reason: {lost_txt}",
     ]

@@ -108,7 +108,7 @@ class LinksSummary:
         if m.get("faults"):
             from ..faults.output import summary_lines
 
-            lines += summary_lines(m["faults"], indent="  ")
+            lines += summary_lines(m["faults"], indent="  ", width=30)
         for key, path in self.files.items():
             lines.append(f"  {key:<29} {path}")
         return "\n".join(lines)
