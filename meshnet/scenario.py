@@ -7,8 +7,8 @@ directory, which is routed with Hypatia's semantics.
 Tables
 ------
 ``[scenario]`` name, epoch, duration_s, step_s, seed; ``[constellation]``; ``[ground]``;
-``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``; ``[faults]`` (docs/faults.md). Every table but ``[scenario]`` and
-``[constellation]`` may be left out to take its defaults.
+``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``; ``[faults]`` (docs/faults.md).
+Every table but ``[scenario]`` and ``[constellation]`` may be left out to take its defaults.
 
 Examples
 --------

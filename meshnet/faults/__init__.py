@@ -6,8 +6,17 @@ drawn.
 
 from .config import EVENT_KINDS, FaultEventConfig, FaultsConfig
 from .schedule import (
-    ACCELERATOR, FAILED, KIND_NAMES, LASERS, MANOEUVRE, NO_EFFECT, REGION, STORM,
-    FaultSchedule, StepFaults, schedule_for,
+    ACCELERATOR,
+    FAILED,
+    KIND_NAMES,
+    LASERS,
+    MANOEUVRE,
+    NO_EFFECT,
+    REGION,
+    STORM,
+    FaultSchedule,
+    StepFaults,
+    schedule_for,
 )
 
 __all__ = ["ACCELERATOR", "EVENT_KINDS", "FAILED", "KIND_NAMES", "LASERS", "MANOEUVRE",

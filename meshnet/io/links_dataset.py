@@ -34,9 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MeshnetError
-from ..links.reasons import (
-    ACQUIRING, FAULT_REASONS, GSL, ISL, KIND_NAMES, REASON_NAMES, STATE_NAMES, UP,
-)
+from ..links.reasons import ACQUIRING, GSL, ISL, KIND_NAMES, REASON_NAMES, STATE_NAMES, UP
 from ..units import NS_PER_S, SECONDS_PER_DAY
 from .datasets import atomic_write, temp_name
 
@@ -194,12 +192,16 @@ class LinkAccumulator:
         self.n_steps += 1
 
     def _gsl_handovers(self) -> int:
+        from ..links.reasons import FAULT_REASONS
+
         # Releases for faults (a failed satellite or station) are not handovers.
         return int(self.gsl_down_by_reason.sum()
                    - self.gsl_down_by_reason[list(FAULT_REASONS)].sum())
 
     def fault_link_s(self) -> dict:
         """Link-seconds reported DOWN with each fault reason (ISL and GSL rows x step)."""
+        from ..links.reasons import FAULT_REASONS
+
         rows = self.down_by_reason + self.gsl_down_by_reason
         return {REASON_NAMES[i]: float(rows[i] * self.step_s) for i in FAULT_REASONS
                 if rows[i]}
