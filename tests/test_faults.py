@@ -460,6 +460,20 @@ end_s = 1.0
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize("event, match", [
+    ('kind = "terminal"\nsatellite = 3\nhead = 4', r"\[faults.events\[0\]\]\.head = 4, but "
+     r"satellites have 4 laser heads \(0..3\)"),
+    ('kind = "storm"\nshell = 2', r"\[faults.events\[0\]\]\.shell = 2 has no satellites"),
+    ('kind = "satellite"\nsatellite = 144', r"\[faults.events\[0\]\]\.satellite = 144 is "
+     r"outside 0..143"),
+])
+def test_targets_checked_against_the_world(event, match):
+    sc = _scenario(f"[[faults.events]]\n{event}\nstart_s = 0.0\nend_s = 1.0\n")
+    with pytest.raises(ScenarioError, match=match) as exc:
+        link_model(sc, sc.grid(), build_world(sc))
+    assert "\n" not in str(exc.value)
+
+
 def test_cli_bad_fault_key_exits_2(tmp_path, capsys):
     from meshnet.cli import main
 

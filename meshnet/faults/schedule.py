@@ -139,6 +139,7 @@ class FaultSchedule:
                     else np.empty(0, dtype=object))
         self = cls(names.shape[0], st_names.shape[0], names, st_names)
         self.heads = int(heads_per_satellite or DEFAULT_HEADS)
+        self.heads_known = heads_per_satellite is not None
         n = self.n_sats
         shell = np.asarray(getattr(constellation, "shell", np.zeros(n)), dtype=np.int64)
         if shell.shape[0] != n:
@@ -150,7 +151,7 @@ class FaultSchedule:
             self._scheduled(ev, rng, f"faults.events[{i}]", where)
         t_end_s = t_end_ns / NS
         if cfg.random:
-            self._random(cfg, int(seed), t_end_s)
+            self._random(cfg, int(seed), t_end_s, where)
         self._freeze()
         return self
 
@@ -169,12 +170,12 @@ class FaultSchedule:
                                 f"of this constellation; {hint}")
         return int(hit[0])
 
-    def _shell_pool(self, shell, key, where) -> np.ndarray:
+    def _shell_pool(self, shell, dotted, where) -> np.ndarray:
         if shell is None:
             return np.arange(self.n_sats)
         pool = np.nonzero(self._shell == shell)[0]
         if pool.shape[0] == 0:
-            raise ScenarioError(f"{where}: [{key}].shell = {shell} has no satellites; shells "
+            raise ScenarioError(f"{where}: {dotted} = {shell} has no satellites; shells "
                                 f"are 0..{int(self._shell.max()) if self.n_sats else 0}")
         return pool
 
@@ -198,7 +199,7 @@ class FaultSchedule:
                                     "satellites")
             self._add_sats(kind, "scheduled", effect, sats, t0, t1, f"plane {shell}/{plane}")
         elif ev.kind == "storm":
-            pool = self._shell_pool(ev.shell, key, where)
+            pool = self._shell_pool(ev.shell, f"[{key}].shell", where)
             frac = 0.2 if ev.fraction is None else ev.fraction
             sats = np.sort(rng.permutation(pool)[:int(round(frac * pool.shape[0]))])
             what = "all shells" if ev.shell is None else f"shell {ev.shell}"
@@ -207,10 +208,13 @@ class FaultSchedule:
         elif ev.kind == "terminal":
             if ev.fraction is None:
                 sat = self._sat_id(ev.satellite, key, where)
+                if self.heads_known and ev.head >= self.heads:
+                    raise ScenarioError(f"{where}: [{key}].head = {ev.head}, but satellites "
+                                        f"have {self.heads} laser heads (0..{self.heads - 1})")
                 self._add_heads("scheduled", np.array([sat]), np.array([ev.head]), t0, t1,
                                 f"{self.sat_names[sat]} head {ev.head}")
             else:
-                pool = self._shell_pool(ev.shell, key, where)
+                pool = self._shell_pool(ev.shell, f"[{key}].shell", where)
                 all_heads = pool.shape[0] * self.heads
                 pick = np.sort(rng.permutation(all_heads)[:int(round(ev.fraction * all_heads))])
                 what = "all shells" if ev.shell is None else f"shell {ev.shell}"
@@ -234,7 +238,7 @@ class FaultSchedule:
                       f"region {ev.lat_deg:g},{ev.lon_deg:g} r {ev.radius_km:g} km", [], [],
                       [], t0, t1)
 
-    def _random(self, cfg, seed: int, t_end_s: float) -> None:
+    def _random(self, cfg, seed: int, t_end_s: float, where: str) -> None:
         n = self.n_sats
         day = 86400.0
         if cfg.satellite_mtbf_days > 0 and n:
@@ -263,7 +267,7 @@ class FaultSchedule:
                                str(self.sat_names[u]))
         if cfg.storms_per_day > 0 and n:
             rng = np.random.default_rng([seed, _STREAMS["storm"]])
-            pool = self._shell_pool(cfg.storm_shell, "faults.storm_shell", "<scenario>")
+            pool = self._shell_pool(cfg.storm_shell, "[faults].storm_shell", where)
             effect = FAILED if cfg.storm_effect == "failed" else LASERS
             t, k = 0.0, 0
             while True:
