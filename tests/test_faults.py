@@ -520,3 +520,66 @@ end_s = 70.0
             assert (a[col].astype(str) == b[col].astype(str)).all(), (name, col)
     reasons = pq.read_table(tmp_path / "one" / "links.parquet").to_pandas()["reason"]
     assert {"fault", "manoeuvre"} <= set(reasons.astype(str))
+
+
+TWO_SHELLS = """
+[scenario]
+name = "two_shells"
+epoch = 2026-02-23T00:00:00Z
+duration_s = 60
+step_s = 2
+seed = 1
+
+[[constellation.shells]]
+altitude_km = 550.0
+inclination_deg = 53.0
+planes = 12
+sats_per_plane = 12
+phasing = 5
+
+[[constellation.shells]]
+altitude_km = 600.0
+inclination_deg = 70.0
+planes = 10
+sats_per_plane = 10
+phasing = 1
+
+[ground]
+stations = "none"
+
+[links]
+topology = "plus_grid"
+acquisition_s = 10
+"""
+
+
+def test_inter_shell_head_fails_its_link_only():
+    # plus_grid heads 0..3, then the inter-shell head 4: failing head 4 releases the
+    # satellite's inter-shell link (fault) and leaves its four +Grid links alone.
+    sc0 = parse_scenario(TWO_SHELLS)
+    world = build_world(sc0)
+    _m, base = _tables(sc0, world)
+    t0 = base[0]
+    cross = (t0.kind == ISL) & (t0.state == UP) & ((t0.a < 144) != (t0.b < 144))
+    s = int(t0.a[cross][0])
+    sc = parse_scenario(TWO_SHELLS + f"""
+[[faults.events]]
+kind = "terminal"
+satellite = {s}
+head = 4
+start_s = 10.0
+end_s = 30.0
+""")
+    model, tabs = _tables(sc, world)
+    for tf in tabs:
+        mine = _touching(tf, s) & (tf.kind == ISL)
+        inter = mine & ((tf.a < 144) != (tf.b < 144))
+        live_inter = inter & (tf.state != DOWN)
+        assert not np.any(tf.reason[mine & ~inter] == FAULT)
+        if 10 * NS <= tf.t_ns < 30 * NS:
+            assert not live_inter.any()
+        if tf.t_ns == 10 * NS:
+            assert np.any(inter & (tf.reason == FAULT))
+    # Once the head is back, the inter-shell layer counts it as free again (whether it finds
+    # a partner depends on who else is free).
+    assert model.isl.layer.head_loss[s] == 0
