@@ -13,7 +13,7 @@ from ..timegrid import seconds_to_ns
 from .feasibility import FeasibilityLimits, evaluate_links
 from .reasons import DOWN, REASSIGNED
 from .state import link_state
-from .topology import TOPOLOGIES, IslRows, _valid_rows, with_faults
+from .topology import TOPOLOGIES, IslRows, _valid_rows
 
 #: Satellites of one plane whose orbital radii differ by more than this are not in-plane
 #: neighbours (one of them is still raising or already lowering its orbit).
@@ -195,8 +195,8 @@ class DynamicTopology:
                          else seconds_to_ns(cfg.reoptimise_interval_s))
         self.new_partner = bool(getattr(cfg, "reoptimise_new_partner", False))
         self.t_last_ns: int | None = None
-        #: Set by the link model when faults are active: a reason hook (see
-        #: :func:`~meshnet.links.topology.with_faults`) and failed heads per satellite.
+        #: Set by the link model when faults are active: ``hook(a, b, since_ns)`` gives each
+        #: link's fault reason (0: none), and failed heads per satellite (links/fault_mask.py).
         self.fault_reason = None
         self.head_loss = None
         self.reseed(seed)
@@ -221,12 +221,24 @@ class DynamicTopology:
         lim = self.limits
         reason, length = evaluate_links(r_km, v_km_s, self.a, self.b, sun_dir, lim,
                                         self.plane_key)
-        reason = with_faults(self.fault_reason, self.a, self.b, self.since_ns, reason)
         keep = reason == 0
         br_a, br_b, br_reason, br_len = (self.a[~keep], self.b[~keep], reason[~keep],
                                          length[~keep])
         a, b, since, acq, review, drain, link_cls = (c[keep] for c in self._columns())
         length = length[keep]
+        if self.fault_reason is not None:
+            # [faults]: a fault reason precedes geometry, and a kept link with a failed end (or
+            # beyond its end's working heads) breaks now like an infeasible one.
+            fb = self.fault_reason(br_a, br_b, None)
+            br_reason = np.where(fb != 0, fb, br_reason).astype(np.int8)
+            f = self.fault_reason(a, b, since)
+            hit = f != 0
+            if hit.any():
+                br_a, br_b = np.concatenate([br_a, a[hit]]), np.concatenate([br_b, b[hit]])
+                br_reason = np.concatenate([br_reason, f[hit]]).astype(np.int8)
+                br_len = np.concatenate([br_len, length[hit]])
+                a, b, since, acq, review, drain, link_cls, length = (
+                    c[~hit] for c in (a, b, since, acq, review, drain, link_cls, length))
         # Hand-overs whose replacements are up: the old link is released now.
         done = drain <= t_ns
         if done.any():

@@ -159,7 +159,10 @@ class FaultMask:
         return np.where((r == 0) & hit, FAULT, r).astype(np.int8)
 
     def _over_heads(self, a, b, since_ns, r, usable):
-        """Links beyond a satellite's working heads: the most recently acquired go."""
+        """Links beyond a satellite's working heads: the most recently acquired go (only
+        links still assigned, ``since_ns`` given, are ranked)."""
+        if since_ns is None:
+            return r.astype(np.int8)
         ok = np.nonzero(r == 0)[0]
         if ok.shape[0] == 0:
             return r

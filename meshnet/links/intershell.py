@@ -42,7 +42,7 @@ from .dynamic import LIFETIME_HORIZON_S
 from .feasibility import FeasibilityLimits, evaluate_links
 from .reasons import DOWN
 from .state import link_state
-from .topology import FixedTopology, IslRows, _valid_rows, with_faults
+from .topology import FixedTopology, IslRows, _valid_rows
 
 #: Nearest free satellites of every other shell that a free satellite proposes as partners.
 CANDIDATES_PER_SHELL = 8
@@ -196,12 +196,22 @@ class InterShellLinks:
         lim = self.limits
         reason, length = evaluate_links(r_km, v_km_s, self.a, self.b, sun_dir, lim,
                                         self.plane_key)
-        reason = with_faults(self.fault_reason, self.a, self.b, self.since_ns, reason)
         keep = reason == 0
         br_a, br_b, br_reason, br_len = (self.a[~keep], self.b[~keep], reason[~keep],
                                          length[~keep])
         a, b, since, length = self.a[keep], self.b[keep], self.since_ns[keep], length[keep]
 
+        if self.fault_reason is not None:
+            # [faults]: as in DynamicTopology.step.
+            fb = self.fault_reason(br_a, br_b, None)
+            br_reason = np.where(fb != 0, fb, br_reason).astype(np.int8)
+            f = self.fault_reason(a, b, since)
+            hit = f != 0
+            if hit.any():
+                br_a, br_b = np.concatenate([br_a, a[hit]]), np.concatenate([br_b, b[hit]])
+                br_reason = np.concatenate([br_reason, f[hit]]).astype(np.int8)
+                br_len = np.concatenate([br_len, length[hit]])
+                a, b, since, length = (c[~hit] for c in (a, b, since, length))
         degree = np.bincount(a, minlength=self.n) + np.bincount(b, minlength=self.n)
         if self.head_loss is not None:
             degree = degree + self.head_loss  # failed heads count as taken

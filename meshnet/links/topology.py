@@ -74,19 +74,6 @@ def _valid_rows(r, v):
     return np.isfinite(r).all(axis=1) & np.isfinite(v).all(axis=1)
 
 
-def with_faults(hook, a, b, since_ns, reason) -> np.ndarray:
-    """``reason`` with the fault reasons of ``hook(a, b, since_ns)`` put over it.
-
-    ``hook`` is set by the link model when ``[faults]`` is active (None: no faults); a fault
-    takes precedence over any geometric reason and makes the link infeasible, so the state
-    machine releases it and it acquires again when the fault ends.
-    """
-    if hook is None or a.shape[0] == 0:
-        return reason
-    f = hook(a, b, since_ns)
-    return np.where(f != 0, f, reason).astype(np.int8)
-
-
 class FixedTopology:
     """Base class: a candidate list fixed after the first step, evaluated at every step."""
 
@@ -101,7 +88,8 @@ class FixedTopology:
         self.a: np.ndarray | None = None
         self.b: np.ndarray | None = None
         self.states: LinkStates | None = None
-        #: Set by the link model when faults are active (see :func:`with_faults`).
+        #: Set by the link model when faults are active: ``hook(a, b, None)`` gives each
+        #: link's fault reason (0: none); see links/fault_mask.py.
         self.fault_reason = None
 
     def candidates(self, r_km, v_km_s) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +102,11 @@ class FixedTopology:
                                      self.cfg.warm_start)
         reason, length = evaluate_links(r_km, v_km_s, self.a, self.b, sun_dir, self.limits,
                                         self.plane_key)
-        reason = with_faults(self.fault_reason, self.a, self.b, None, reason)
+        if self.fault_reason is not None:
+            # A fault reason precedes geometry; the state machine releases the link, and it
+            # acquires again when the fault ends.
+            f = self.fault_reason(self.a, self.b, None)
+            reason = np.where(f != 0, f, reason).astype(np.int8)
         state = self.states.update(t_ns, reason == 0)
         return IslRows(self.a, self.b, state, reason, length)
 
