@@ -583,3 +583,24 @@ end_s = 30.0
     # Once the head is back, the inter-shell layer counts it as free again (whether it finds
     # a partner depends on who else is free).
     assert model.isl.layer.head_loss[s] == 0
+
+
+def test_failed_satellite_in_dynamic_frees_and_blocks_its_heads():
+    s = 40
+    sc = _scenario(f"""
+[[faults.events]]
+kind = "satellite"
+satellite = {s}
+start_s = 20.0
+end_s = 60.0
+""", topology="dynamic")
+    _model, tabs = _tables(sc)
+    broke = 0
+    for tf in tabs:
+        isl = _touching(tf, s) & (tf.kind == ISL)
+        if 20 * NS <= tf.t_ns < 60 * NS:
+            assert not np.any(tf.state[isl] != DOWN)  # no link assigned while failed
+            broke += int(np.sum(tf.reason[isl] == FAULT))
+        elif tf.t_ns >= 60 * NS + 6 * NS:
+            assert np.any(tf.state[isl] == UP)  # re-linked after acquiring
+    assert broke == 3  # its three links broke once, as faults, at t = 20 s
