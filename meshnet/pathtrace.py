@@ -31,6 +31,9 @@ def scenario_snapshots(scenario, world, grid, progress=False, on_positions=None)
 
     step_s = grid.step_ns / NS_PER_S if len(grid) > 1 else scenario.run.step_s
     model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground, step_s)
+    from .links.model import attach_faults
+
+    attach_faults(model, scenario, world, grid)
     for _k, t_ns, r_km, _table, snap in snapshot_stream(scenario, world, grid, model,
                                                          progress):
         if on_positions is not None:

@@ -146,6 +146,14 @@ def plot_mesh_map(path, frame, world, compute_nodes=None) -> Path:
         ids = np.asarray(compute_nodes)
         ax.scatter(all_lon[ids], all_lat[ids], s=14, marker="*", color="tab:red",
                    label="compute nodes", zorder=4)
+    # Fault marks (runs with [faults]): failed satellites, and those with lasers down.
+    for key, marker, color, label in (("lasers_down", "o", "tab:orange", "lasers down"),
+                                      ("failed", "x", "black", "failed satellites")):
+        ids = np.asarray(frame.get(key, ()), dtype=np.int64)
+        if ids.size:
+            ax.scatter(lon[ids], lat[ids], s=16, marker=marker, facecolors="none"
+                       if marker == "o" else color, edgecolors=color, linewidths=0.8,
+                       label=f"{label} ({ids.size})", zorder=5)
     fig.colorbar(lc, ax=ax, label="link utilisation [%]", shrink=0.8)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from .io.datasets import AtomicParquetWriter, prepare_dir, run_metadata, write_json_atomic
+from .links.reasons import FAULT_REASONS
 from .units import NS_PER_S
 
 #: Bins of the link-utilisation histogram kept during a run (2 % each).
@@ -57,6 +58,8 @@ class StepStats:
     busy_link_steps: int = 0
     #: Routes between ground stations against the great-circle bound (meshnet.latency).
     stretch: object = None
+    #: DOWN link rows per reason code over all steps (the fault reasons feed the summary).
+    down_by_reason: np.ndarray = field(default_factory=lambda: np.zeros(64, np.int64))
 
     def add_utilisation(self, util: np.ndarray) -> None:
         """Fold one step's up-ISL utilisations into the running histogram."""
@@ -109,10 +112,19 @@ class RunResult:
             f"{s['reroutes']} re-routes",
             *_stretch_lines(s.get("latency_stretch")),
             *_power_lines(s.get("power"), s["jobs"]),
+            *_fault_lines(s.get("faults")),
             f"outputs                {self.out_dir}",
             f"wall time              {self.wall_s:.1f} s",
         ]
         return "\n".join(lines)
+
+
+def _fault_lines(f) -> list[str]:
+    if not f:
+        return []
+    from .faults.output import summary_lines
+
+    return summary_lines(f)
 
 
 def _stretch_lines(st) -> list[str]:
@@ -296,6 +308,7 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
         PNG plots.
     """
     from .links import LinkModel
+    from .links.model import attach_faults
     from .world import build_world
 
     wall0 = time.perf_counter()
@@ -306,6 +319,7 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     step_s = len(grid) > 1 and grid.step_ns / NS_PER_S or scenario.run.step_s
     link_model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
                            step_s)
+    faults = attach_faults(link_model, scenario, world, grid)
     names = world.node_names.astype(str)
     epoch_ns = int(np.datetime64(grid.epoch.replace(tzinfo=None), "ns").astype(np.int64))
     meta = run_metadata(scenario, steps=len(grid), step_s=step_s)
@@ -342,6 +356,9 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     if power is not None:
         _write_table(out_dir / "power.parquet", power.records(names), meta)
         summary["power"] = power.summary()
+    if faults is not None:
+        map_frame = _fault_outputs(out_dir, faults, grid, step_s, stats, summary, meta,
+                                   map_frame, link_model.n_terminals)
     summary["wall_time_s"] = time.perf_counter() - wall0
     write_json_atomic(out_dir / "summary.json", summary)
     if plots:
@@ -351,6 +368,26 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
                     compute_nodes=None if compute is None else compute.node_ids)
     return RunResult(scenario=scenario, out_dir=out_dir, summary=summary, jobs=job_rows,
                      wall_s=time.perf_counter() - wall0)
+
+
+def _fault_outputs(out_dir, faults, grid, step_s, stats, summary, meta, map_frame, heads):
+    """faults.parquet, the summary's ``faults`` figures and the mesh map's fault marks."""
+    from .faults.output import fault_summary, write_faults
+    from .faults.schedule import FAILED, NO_EFFECT
+    from .links.reasons import REASON_NAMES
+
+    write_faults(out_dir / "faults.parquet", faults, meta)
+    t0 = int(grid.t_ns[0])
+    lost = {REASON_NAMES[i]: float(stats.down_by_reason[i] * step_s) for i in FAULT_REASONS
+            if stats.down_by_reason[i]}
+    summary["faults"] = fault_summary(faults, t0, t0 + int(round(len(grid) * step_s * NS_PER_S)),
+                                      lost, heads)
+    if map_frame is not None:
+        mask = faults.at(int(round(map_frame["t_s"] * NS_PER_S)), map_frame["r_km"])
+        map_frame["failed"] = np.nonzero(mask.sat_effect == FAILED)[0]
+        map_frame["lasers_down"] = np.nonzero((mask.sat_effect != NO_EFFECT)
+                                              & (mask.sat_effect != FAILED))[0]
+    return map_frame
 
 
 def _lookahead_steps(scenario, step_s) -> int:
@@ -394,15 +431,20 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame,
     links_w.write(_link_columns(table, names, epoch_ns, t_ns, load, util))
     up = table.state == 2
     isl_up = up & (table.kind == 0)
+    stats.down_by_reason += np.bincount(table.reason[table.state == 0], minlength=64)[:64]
     stats.t_s.append(t_ns / NS_PER_S)
     stats.links_up.append(int(np.count_nonzero(up)))
     stats.links_total.append(int(n_links))
     stats.mean_util.append(float(util[isl_up].mean()) if isl_up.any() else 0.0)
     stats.add_utilisation(util[isl_up])
     stats.events.append(rec.n_events)
-    # The map shows the busiest instant of the run (highest mean ISL utilisation).
-    if map_frame is None or stats.mean_util[-1] > map_frame["mean_util"]:
+    # The map shows the busiest instant of the run (highest mean ISL utilisation); with
+    # [faults], the instant with the most links down for faults (then the busiest).
+    n_fault = int(np.count_nonzero((table.state == 0) & np.isin(table.reason, FAULT_REASONS)))
+    if map_frame is None or (n_fault, stats.mean_util[-1]) > (map_frame.get("n_fault", 0),
+                                                               map_frame["mean_util"]):
         map_frame = {"mean_util": stats.mean_util[-1], "t_s": t_ns / NS_PER_S,
+                     "n_fault": n_fault,
                      "r_km": np.array(r_km), "a": table.a[up], "b": table.b[up],
                      "kind": table.kind[up], "util": util[up]}
     return map_frame

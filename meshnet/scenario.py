@@ -7,8 +7,9 @@ directory, which is routed with Hypatia's semantics.
 Tables
 ------
 ``[scenario]`` name, epoch, duration_s, step_s, seed; ``[constellation]``; ``[ground]``;
-``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``; ``[power]``. Every table but
-``[scenario]`` and ``[constellation]`` may be left out to take its defaults.
+``[links]``; ``[routing]``; ``[traffic]``; ``[allocation]``; ``[power]`` (docs/power.md);
+``[faults]`` (docs/faults.md). Every table but ``[scenario]`` and ``[constellation]`` may be
+left out to take its defaults.
 
 Examples
 --------
@@ -78,6 +79,7 @@ class CompareConfig:
 def _tables():
     """Table name -> dataclass. Imported lazily: loading config pulls in no kernels."""
     from .allocation.config import AllocationConfig
+    from .faults.config import FaultsConfig
     from .links.config import LinksConfig
     from .orbits.config import ConstellationConfig, GroundConfig
     from .power.config import PowerConfig
@@ -94,6 +96,7 @@ def _tables():
         "allocation": AllocationConfig,
         "compare": CompareConfig,
         "power": PowerConfig,
+        "faults": FaultsConfig,
     }
 
 
@@ -113,6 +116,7 @@ class Scenario:
     allocation: object
     compare: CompareConfig = field(default_factory=CompareConfig)
     power: object = field(default_factory=lambda: _tables()["power"]())
+    faults: object = field(default_factory=lambda: _tables()["faults"]())
     source: Path | None = None
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)

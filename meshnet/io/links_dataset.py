@@ -103,6 +103,10 @@ class LinksSummary:
         if gdown:
             lines.append("  GSL down rows by reason       " + ", ".join(
                 f"{k} {v:,}" for k, v in gdown.items()))
+        if m.get("faults"):
+            from ..faults.output import summary_lines
+
+            lines += summary_lines(m["faults"], indent="  ", width=30)
         for key, path in self.files.items():
             lines.append(f"  {key:<29} {path}")
         return "\n".join(lines)
@@ -187,6 +191,21 @@ class LinkAccumulator:
                                                minlength=len(REASON_NAMES))
         self.n_steps += 1
 
+    def _gsl_handovers(self) -> int:
+        from ..links.reasons import FAULT_REASONS
+
+        # Releases for faults (a failed satellite or station) are not handovers.
+        return int(self.gsl_down_by_reason.sum()
+                   - self.gsl_down_by_reason[list(FAULT_REASONS)].sum())
+
+    def fault_link_s(self) -> dict:
+        """Link-seconds reported DOWN with each fault reason (ISL and GSL rows x step)."""
+        from ..links.reasons import FAULT_REASONS
+
+        rows = self.down_by_reason + self.gsl_down_by_reason
+        return {REASON_NAMES[i]: float(rows[i] * self.step_s) for i in FAULT_REASONS
+                if rows[i]}
+
     def mesh(self, **info) -> dict:
         steps = max(self.n_steps, 1)
         duration_s = self.n_steps * self.step_s
@@ -220,9 +239,9 @@ class LinkAccumulator:
                                      enumerate(self.down_by_reason) if c},
             mean_gsl_per_station=(self.gsl_up_rows / steps / self.n_ground
                                   if self.n_ground else 0.0),
-            gsl_handovers=int(self.gsl_down_by_reason.sum()),
+            gsl_handovers=int(self._gsl_handovers()),
             gsl_handovers_per_station_per_hour=(
-                float(self.gsl_down_by_reason.sum()) / self.n_ground / (duration_s / 3600.0)
+                float(self._gsl_handovers()) / self.n_ground / (duration_s / 3600.0)
                 if self.n_ground and duration_s > 0 else None),
             gsl_down_rows_by_reason={REASON_NAMES[i]: int(c) for i, c in
                                      enumerate(self.gsl_down_by_reason) if c},
@@ -417,6 +436,16 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
     mesh = acc.mesh(scenario=str(scenario.run.name), topology=model.cfg.topology,
                     epoch_utc=grid.epoch.isoformat(), meshnet_version=__version__,
                     created_utc=created)
+    files = {}
+    if model.faults is not None:
+        from ..faults.output import fault_summary, write_faults
+
+        t0 = int(grid.t_ns[0]) if len(grid) else 0
+        mesh["faults"] = fault_summary(model.faults, t0, t0 + int(len(grid) * step_s * NS_PER_S),
+                                       acc.fault_link_s(), model.n_terminals)
+        write_faults(out_dir / "faults.parquet", model.faults,
+                     {k.encode(): v.encode() for k, v in meta.items()})
+        files["faults"] = str(out_dir / "faults.parquet")
     per_link = acc.per_link(model.node_names)
     summary_path = out_dir / f"links_summary.{fmt}"
     if fmt == "parquet":
@@ -429,7 +458,7 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
                                      else f for f in per_link.schema])), p))
     json_path = out_dir / "links_summary.json"
     files = {"dataset": str(path), "per-link summary": str(summary_path),
-             "mesh summary": str(json_path)}
+             "mesh summary": str(json_path), **files}
 
     def dump(p):
         p.write_text(json.dumps({"mesh": mesh, "files": files}, indent=2, allow_nan=True)

@@ -194,6 +194,10 @@ class DynamicTopology:
                          else seconds_to_ns(cfg.reoptimise_interval_s))
         self.new_partner = bool(getattr(cfg, "reoptimise_new_partner", False))
         self.t_last_ns: int | None = None
+        #: Set by the link model when faults are active: ``hook(a, b, since_ns)`` gives each
+        #: link's fault reason (0: none), and failed heads per satellite (links/fault_mask.py).
+        self.fault_reason = None
+        self.head_loss = None
         self.reseed(seed)
 
     def reseed(self, seed: int) -> None:
@@ -215,6 +219,19 @@ class DynamicTopology:
             t_ns, self.t_last_ns, self.a, self.b, r_km, v_km_s, sun_dir, lim, self.plane_key)
         a, b, since, acq, review, drain, link_cls = (c[keep] for c in self._columns())
         length = length[keep]
+        if self.fault_reason is not None:
+            # [faults]: a fault reason precedes geometry, and a kept link with a failed end (or
+            # beyond its end's working heads) breaks now like an infeasible one.
+            fb = self.fault_reason(br_a, br_b, None)
+            br_reason = np.where(fb != 0, fb, br_reason).astype(np.int8)
+            f = self.fault_reason(a, b, since)
+            hit = f != 0
+            if hit.any():
+                br_a, br_b = np.concatenate([br_a, a[hit]]), np.concatenate([br_b, b[hit]])
+                br_reason = np.concatenate([br_reason, f[hit]]).astype(np.int8)
+                br_len = np.concatenate([br_len, length[hit]])
+                a, b, since, acq, review, drain, link_cls, length = (
+                    c[~hit] for c in (a, b, since, acq, review, drain, link_cls, length))
         # Hand-overs whose replacements are up: the old link is released now.
         done = drain <= t_ns
         if done.any():
@@ -243,6 +260,8 @@ class DynamicTopology:
         logical = ~due & ~draining
         degree = (np.bincount(a[logical], minlength=self.n)
                   + np.bincount(b[logical], minlength=self.n))
+        if self.head_loss is not None:
+            degree = degree + self.head_loss  # failed heads count as taken
         free = np.nonzero(_valid_rows(r_km, v_km_s) & (degree < self.match_cap))[0]
         ca, cb, cls = self.search(r_km, v_km_s, free, int(self.cfg.dynamic_candidates),
                                   lim.coplanar_tolerance_deg, lim.range_cap_km)

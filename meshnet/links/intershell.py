@@ -171,6 +171,9 @@ class InterShellLinks:
         self.b = np.empty(0, np.int32)
         self.since_ns = np.empty(0, np.int64)
         self.t_last_ns: int | None = None
+        #: Set by the link model when faults are active (as on ``DynamicTopology``).
+        self.fault_reason = None
+        self.head_loss = None
 
     def set_exclude(self, a, b) -> None:
         """Pairs never proposed: only those joining two shells can matter."""
@@ -191,7 +194,20 @@ class InterShellLinks:
             t_ns, self.t_last_ns, self.a, self.b, r_km, v_km_s, sun_dir, lim, self.plane_key)
         a, b, since, length = self.a[keep], self.b[keep], self.since_ns[keep], length[keep]
 
+        if self.fault_reason is not None:
+            # [faults]: as in DynamicTopology.step.
+            fb = self.fault_reason(br_a, br_b, None)
+            br_reason = np.where(fb != 0, fb, br_reason).astype(np.int8)
+            f = self.fault_reason(a, b, since)
+            hit = f != 0
+            if hit.any():
+                br_a, br_b = np.concatenate([br_a, a[hit]]), np.concatenate([br_b, b[hit]])
+                br_reason = np.concatenate([br_reason, f[hit]]).astype(np.int8)
+                br_len = np.concatenate([br_len, length[hit]])
+                a, b, since, length = (c[~hit] for c in (a, b, since, length))
         degree = np.bincount(a, minlength=self.n) + np.bincount(b, minlength=self.n)
+        if self.head_loss is not None:
+            degree = degree + self.head_loss  # failed heads count as taken
         free = np.nonzero(_valid_rows(r_km, v_km_s) & (self.shell >= 0)
                           & (degree < self.heads))[0]
         ca, cb = intershell_candidates(r_km, free, self.shell, CANDIDATES_PER_SHELL,

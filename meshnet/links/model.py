@@ -138,6 +138,18 @@ class LinkModel:
         self.node_names = np.concatenate(names)
         self.node_kind = np.full(self.n_sats + self.n_ground, SATELLITE, dtype=np.int8)
         self.node_kind[self.n_sats:] = GROUND
+        self.faults = None
+        self._fault_mask = None
+
+    def set_faults(self, schedule) -> None:
+        """Apply a :class:`~meshnet.faults.FaultSchedule` from the next step on (None: off).
+
+        The rules are in :mod:`meshnet.links.fault_mask` and docs/faults.md.
+        """
+        from .fault_mask import FaultMask
+
+        self.faults = schedule
+        self._fault_mask = None if schedule is None else FaultMask(schedule, self)
 
     @property
     def n_terminals(self) -> int | None:
@@ -153,11 +165,19 @@ class LinkModel:
             raise MeshnetError(f"expected positions and velocities of shape ({self.n_sats}, 3)"
                                f", got {r.shape} and {v.shape}")
         sun = np.ascontiguousarray(sun_dir, dtype=np.float64).reshape(3)
+        fm = self._fault_mask
+        if fm is not None:
+            fm.set_step(int(t_ns), r)  # the layers' fault hooks read this step's mask
         isl = self.isl.step(int(t_ns), r, v, sun)
         cap = capacity_bps(isl.length_km, isl.state, self.cfg.capacity_model,
                            self.cfg.capacity_bps, self.cfg.reference_range_km,
                            self.cfg.link_budget)
-        g_sat, g_st, g_len, g_state, g_reason = self.gsl.step_rows(r, v)
+        if fm is None:
+            g_sat, g_st, g_len, g_state, g_reason = self.gsl.step_rows(r, v)
+        else:
+            released = fm.before_gsl(r)
+            g_sat, g_st, g_len, g_state, g_reason = fm.after_gsl(
+                self.gsl.step_rows(fm.gsl_positions(r), v), released, r)
         n_isl, n_gsl = isl.a.shape[0], g_sat.shape[0]
         return LinkTable(
             t_ns=int(t_ns),
@@ -207,9 +227,23 @@ def link_tables(scenario, grid, progress: bool = False, world=None, chunk_steps=
 def link_model(scenario, grid, world) -> LinkModel:
     """The :class:`LinkModel` of a scenario's world on ``grid``."""
     step_s = grid.step_ns / 1e9 if len(grid) > 1 else float(scenario.run.step_s)
-    return LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
-                     step_s, base_dir=getattr(scenario, "base_dir", None),
-                     seed=int(scenario.run.seed))
+    model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
+                      step_s, base_dir=getattr(scenario, "base_dir", None),
+                      seed=int(scenario.run.seed))
+    attach_faults(model, scenario, world, grid)
+    return model
+
+
+def attach_faults(model, scenario, world, grid):
+    """Build the scenario's fault schedule for ``grid`` and hand it to ``model``.
+
+    Returns the :class:`~meshnet.faults.FaultSchedule` (None without ``[faults]``).
+    """
+    from ..faults.schedule import schedule_for
+
+    schedule = schedule_for(scenario, world, grid, model.n_terminals)
+    model.set_faults(schedule)
+    return schedule
 
 
 def model_tables(model, constellation, grid, progress=False, chunk_steps=None,

@@ -13,6 +13,11 @@ Ground links (elevation rule) have two release reasons of their own: ``below_mas
 satellite set below the station's elevation mask) and ``handover`` (the antenna was handed
 over to a satellite higher by more than ``handover_margin_deg``); a ground link whose
 satellite has no position is released as ``invalid``.
+
+Fault reasons (``[faults]``, docs/faults.md) take precedence over every geometric reason:
+``fault`` (a failed satellite, head or ground station, a plane or region event),
+``manoeuvre`` (the satellite's lasers are down while it manoeuvres), ``storm`` (lasers down or
+satellite lost in a solar storm).
 """
 
 from __future__ import annotations
@@ -35,8 +40,14 @@ SUN = 7
 REASSIGNED = 8
 BELOW_MASK = 9
 HANDOVER = 10
+FAULT = 11
+MANOEUVRE = 12
+STORM = 13
 REASON_NAMES = ("none", "invalid", "seam", "earth_blocked", "out_of_range", "polar",
-                "angular_rate", "sun", "reassigned", "below_mask", "handover")
+                "angular_rate", "sun", "reassigned", "below_mask", "handover", "fault",
+                "manoeuvre", "storm")
+#: Reasons that come from the fault schedule (``[faults]``), not from geometry.
+FAULT_REASONS = (FAULT, MANOEUVRE, STORM)
 
 #: Link kinds.
 ISL = 0

@@ -103,6 +103,9 @@ class FixedTopology:
         self.a: np.ndarray | None = None
         self.b: np.ndarray | None = None
         self.states: LinkStates | None = None
+        #: Set by the link model when faults are active: ``hook(a, b, None)`` gives each
+        #: link's fault reason (0: none); see links/fault_mask.py.
+        self.fault_reason = None
 
     def candidates(self, r_km, v_km_s) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -114,6 +117,11 @@ class FixedTopology:
                                      self.cfg.warm_start)
         reason, length = evaluate_links(r_km, v_km_s, self.a, self.b, sun_dir, self.limits,
                                         self.plane_key)
+        if self.fault_reason is not None:
+            # A fault reason precedes geometry; the state machine releases the link, and it
+            # acquires again when the fault ends.
+            f = self.fault_reason(self.a, self.b, None)
+            reason = np.where(f != 0, f, reason).astype(np.int8)
         state = self.states.update(t_ns, reason == 0)
         return IslRows(self.a, self.b, state, reason, length)
 
