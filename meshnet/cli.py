@@ -183,12 +183,15 @@ def _cmd_show(args) -> int:
     import dataclasses
     import pprint
 
+    from .scenario import _tables
+
     sc = _scenario(args)
     print(f"# {sc.source}")
-    for table in ("run", "constellation", "ground", "links", "routing", "traffic", "allocation",
-                  "power"):
-        print(f"[{'scenario' if table == 'run' else table}]")
-        pprint.pprint(dataclasses.asdict(getattr(sc, table)), sort_dicts=False, width=100)
+    # Every table the scenario format knows, in its order ([scenario] is the `run` field).
+    for table in _tables():
+        print(f"[{table}]")
+        value = getattr(sc, "run" if table == "scenario" else table)
+        pprint.pprint(dataclasses.asdict(value), sort_dicts=False, width=100)
     for line in _compute_lines(sc):
         print(line)
     return 0

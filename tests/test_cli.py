@@ -269,3 +269,14 @@ def test_default_scenario_runs(tmp_path, capsys):
     assert job["nodes"] == 64 and job["steps_done"] >= 1
     # 7B bf16 ring: 2 x 63/64 x 14 GB per rank at <= 100 Gbps, after 2 s of compute.
     assert job["mean_step_s"] > 2.0 + 2 * 63 / 64 * 14e9 * 8 / 100e9
+
+
+def test_show_prints_every_table_with_defaults(small, capsys):
+    """`meshnet show` lists every table the scenario format knows, defaults filled in."""
+    from meshnet.scenario import _tables
+
+    code, out, err = run_cli(["show", small], capsys)
+    assert code == 0, err
+    headers = [line for line in out.splitlines() if line.startswith("[")]
+    assert headers == [f"[{name}]" for name in _tables()]
+    assert "'antennas': 8" in out and "'satellite_mtbf_days'" in out
