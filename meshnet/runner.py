@@ -151,6 +151,9 @@ def _power_lines(p, jobs) -> list[str]:
                      f"nodes throttled {p['node_throttled_s']:.0f} node-s, stopped "
                      f"{p['node_paused_s']:.0f} node-s; some node stopped "
                      f"{p['any_compute_node_stopped_s']:.0f} s of {p['duration_s']:.0f} s")
+    if p["policy"] == "shed_lasers":
+        lines.append(f"lasers shed for power  {p.get('laser_head_hours_shed', 0.0):.1f} "
+                     f"laser-head hours on {p.get('sats_shed', 0)} satellites")
     return lines
 
 
@@ -329,7 +332,7 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
         from .latency import LatencyBound, StretchStats
 
         stats.stretch = StretchStats(LatencyBound.for_world(scenario, world))
-    power = _power_model(scenario, world, compute, grid, step_s)
+    power = _power_model(scenario, world, compute, grid, step_s, link_model)
     horizon = _lookahead_steps(scenario, step_s)
     stream = snapshot_stream(scenario, world, grid, link_model, progress=progress)
     window: deque = deque()
@@ -397,15 +400,23 @@ def _lookahead_steps(scenario, step_s) -> int:
     return int(np.ceil(scenario.routing.horizon_s / step_s))
 
 
-def _power_model(scenario, world, compute, grid, step_s):
-    """The run's :class:`meshnet.power.PowerModel`, or None without ``[power].enabled``."""
+def _power_model(scenario, world, compute, grid, step_s, link_model=None):
+    """The run's :class:`meshnet.power.PowerModel`, or None without ``[power].enabled``.
+
+    Policy ``shed_lasers``: the model hands its lasers-off mask to ``link_model`` after each
+    step, for the links of the next step not yet computed (``predictive`` routing computes
+    ``horizon_s`` of steps ahead, so the mask then applies after that look-ahead).
+    """
     cfg = getattr(scenario, "power", None)
     if cfg is None or not cfg.enabled:
         return None
     from .power import PowerModel
 
-    return PowerModel.for_run(cfg, world, compute, grid, step_s,
-                              scenario.traffic.compute.accelerators_per_node)
+    power = PowerModel.for_run(cfg, world, compute, grid, step_s,
+                               scenario.traffic.compute.accelerators_per_node)
+    if cfg.policy == "shed_lasers" and link_model is not None:
+        power.on_shed = link_model.set_lasers_off
+    return power
 
 
 def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame, power=None):

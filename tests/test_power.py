@@ -262,7 +262,8 @@ ltan_hours = 18.0
 
 
 @pytest.mark.parametrize("table, message", [
-    ("[power]\npolicy = 'shed_lasers'", "[power].policy = 'shed_lasers' is not available"),
+    ("[power]\npolicy = 'shed_lasers'\nresume_soc = 0.7", "[power].resume_soc (0.7) must be "
+     "above min_soc (0.7) for policy 'shed_lasers'"),
     ("[power]\npolicy = 'pause'\nresume_soc = 0.6", "[power].resume_soc (0.6) must be above"),
     ("[power]\npolicy = 'sleep'", "[power].policy = 'sleep' is not known"),
     ("[power]\ncapacity_kwh = 5", "unknown key [power].capacity_kwh; did you mean "

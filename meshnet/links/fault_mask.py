@@ -18,6 +18,11 @@ Rules
 * A failed **ground station** has no ground links: the links its antennas held are released
   (DOWN, ``fault``) at the step it fails and none is selected until it recovers.
 
+* A satellite whose **lasers are off for power** (``[power] policy = "shed_lasers"``, set by
+  :meth:`~meshnet.links.model.LinkModel.set_lasers_off`, docs/power.md) loses every ISL like a
+  lasers-down satellite (reason ``power``, unless a fault gives its own) and keeps its ground
+  links. The mask may be used without a fault schedule (``schedule=None``).
+
 A fault makes the link infeasible for the state machine, so when the fault ends the link is
 assigned again and acquires for ``acquisition_s`` like any new link (ground links, radio, are
 up at once).
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reasons import DOWN, FAULT, INVALID, MANOEUVRE, STORM, UP
+from .reasons import DOWN, FAULT, INVALID, MANOEUVRE, POWER, STORM, UP
 
 
 def _ranks_by_key(owner, key, n):
@@ -66,18 +71,31 @@ class FaultMask:
         self.mask = None
         self.sat_reason = np.zeros(self.n, np.int8)
         self.gsl_reason = np.zeros(self.n, np.int8)
+        #: (N,) bool: satellites whose lasers are off to save power (None: none).
+        self.power_off = None
 
     # -- per step ------------------------------------------------------------------------
     def set_step(self, t_ns: int, r_km) -> None:
-        from ..faults.schedule import FAILED, NO_EFFECT
+        from ..faults.schedule import FAILED, NO_EFFECT, StepFaults
 
-        m = self.schedule.at(t_ns, r_km)
+        if self.schedule is None:  # lasers off for power only
+            none = np.empty(0, np.int64)
+            m = StepFaults(np.zeros(self.n, np.int8), np.full(self.n, -1, np.int8), none, none,
+                           np.zeros(self.gsl.n_ground, dtype=bool))
+        else:
+            m = self.schedule.at(t_ns, r_km)
         self.mask = m
         reason = np.where(m.sat_kind == self._k_storm, STORM,
                           np.where(m.sat_kind == self._k_manoeuvre, MANOEUVRE, FAULT))
         self.sat_reason = np.where(m.sat_effect != NO_EFFECT, reason, 0).astype(np.int8)
         self.gsl_reason = np.where(m.sat_effect == FAILED, reason, 0).astype(np.int8)
         down = m.sat_effect != NO_EFFECT
+        if self.power_off is not None:
+            # Lasers off for power: like a lasers-down satellite (ground links kept); a fault
+            # reason, if any, is reported instead.
+            self.sat_reason = np.where((self.sat_reason == 0) & self.power_off, POWER,
+                                       self.sat_reason).astype(np.int8)
+            down = down | self.power_off
         hb = self.base_heads
         if self.dynamic_base:
             lost = m.heads_lost(self.n, 0, hb)

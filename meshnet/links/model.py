@@ -149,7 +149,30 @@ class LinkModel:
         from .fault_mask import FaultMask
 
         self.faults = schedule
+        power_off = None if self._fault_mask is None else self._fault_mask.power_off
         self._fault_mask = None if schedule is None else FaultMask(schedule, self)
+        if power_off is not None:
+            self.set_lasers_off(power_off)
+
+    def set_lasers_off(self, off) -> None:
+        """Switch off the laser heads of satellites from the next step on (power shedding).
+
+        ``off`` is an (n_sats,) bool mask (None: none off). Their ISLs go DOWN with reason
+        ``power`` and their ground links stay; when a satellite's heads come back its links are
+        assigned again and acquire for ``acquisition_s`` (links/fault_mask.py, docs/power.md).
+        """
+        from .fault_mask import FaultMask
+
+        if off is None:
+            if self._fault_mask is not None:
+                self._fault_mask.power_off = None
+            return
+        off = np.asarray(off, dtype=bool)
+        if off.shape != (self.n_sats,):
+            raise ValueError(f"lasers-off mask must have shape ({self.n_sats},), got {off.shape}")
+        if self._fault_mask is None:
+            self._fault_mask = FaultMask(None, self)
+        self._fault_mask.power_off = off.copy()
 
     @property
     def n_terminals(self) -> int | None:

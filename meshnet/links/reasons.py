@@ -18,6 +18,8 @@ Fault reasons (``[faults]``, docs/faults.md) take precedence over every geometri
 ``fault`` (a failed satellite, head or ground station, a plane or region event),
 ``manoeuvre`` (the satellite's lasers are down while it manoeuvres), ``storm`` (lasers down or
 satellite lost in a solar storm).
+``power`` (``[power] policy = "shed_lasers"``, docs/power.md): the satellite's laser heads are
+switched off to save its battery; it keeps its ground links. A fault reason precedes it.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ HANDOVER = 10
 FAULT = 11
 MANOEUVRE = 12
 STORM = 13
+POWER = 14
 REASON_NAMES = ("none", "invalid", "seam", "earth_blocked", "out_of_range", "polar",
                 "angular_rate", "sun", "reassigned", "below_mask", "handover", "fault",
-                "manoeuvre", "storm")
+                "manoeuvre", "storm", "power")
 #: Reasons that come from the fault schedule (``[faults]``), not from geometry.
 FAULT_REASONS = (FAULT, MANOEUVRE, STORM)
 

@@ -16,6 +16,17 @@ Policy ``throttle``: accelerators run at ``factor = clip((P_sun - P_fix + P_bat)
 ``(P_sun - P_fix - factor x P_acc) x dt``, capped at ``capacity_wh`` (surplus array power is
 shunted) and at 0 below (the fixed loads alone can drain it: reported, not prevented).
 
+Policy ``shed_lasers``: laser heads before compute. A satellite switches off **all** its laser
+heads (each saving ``laser_w``) when its battery, at the end of step k, could not carry step
+k+1's full load (its sunlight of step k, its heads as in step k, accelerators at full rate)
+without going below ``min_soc``: ``E_{k+1} + (P_sun - P_fix - P_acc) x dt < min_soc x
+capacity``. The decision applies to the links from step k+1 (the link model takes the mask for
+its next step; the battery is integrated over step k with the heads then active: a one-step
+lag, which the one-step forecast covers). The heads stay off until the charge is back to
+``resume_soc`` (hysteresis), then their links re-acquire. Accelerators are throttled as in
+``throttle`` only when the step's budget is short with the heads as they are: after shedding
+every head is not enough, or in a step whose shortage came unforecast.
+
 Accelerators draw ``factor x P_acc`` for the whole step whether their job is computing or
 waiting on the network (a conservative bound: idle H100s draw a fraction of TDP).
 """
@@ -27,6 +38,46 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _WH_PER_J = 1.0 / 3600.0
+
+
+def shed_decision(energy_wh, solar_w, fixed_w, accel_w, dt_s, capacity_wh, min_soc, shed,
+                  resume_soc):
+    """Which satellites have their laser heads off in the next step (policy ``shed_lasers``).
+
+    Parameters
+    ----------
+    energy_wh : numpy.ndarray
+        (N,) stored energy at the end of the step just integrated.
+    solar_w, fixed_w, accel_w : numpy.ndarray
+        (N,) array output, fixed loads (bus and the heads then active) and the accelerators'
+        full draw during that step: the forecast for the next step.
+    dt_s, capacity_wh, min_soc : float
+    shed : numpy.ndarray of bool
+        (N,) heads off during the step just integrated.
+    resume_soc : float
+        Charge at which shed heads come back on.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        (N,) heads off in the next step.
+
+    Examples
+    --------
+    >>> shed_decision(np.array([720.0]), np.array([0.0]), np.array([1200.0]), np.array([0.0]),
+    ...               60.0, 1000.0, 0.7, np.array([False]), 0.8)  # 20 Wh a step, 20 Wh left
+    array([False])
+    >>> shed_decision(np.array([719.0]), np.array([0.0]), np.array([1200.0]), np.array([0.0]),
+    ...               60.0, 1000.0, 0.7, np.array([False]), 0.8)
+    array([ True])
+    """
+    e = np.asarray(energy_wh, np.float64)
+    was = np.asarray(shed, bool)
+    net_w = (np.asarray(solar_w, np.float64) - np.asarray(fixed_w, np.float64)
+             - np.asarray(accel_w, np.float64))
+    short = e + net_w * dt_s * _WH_PER_J < min_soc * capacity_wh
+    resumed = was & (e >= resume_soc * capacity_wh)
+    return (was & ~resumed) | (~was & short)
 
 
 def battery_step(energy_wh, solar_w, fixed_w, accel_w, dt_s, capacity_wh, min_soc, policy,
@@ -43,7 +94,9 @@ def battery_step(energy_wh, solar_w, fixed_w, accel_w, dt_s, capacity_wh, min_so
         Step length.
     capacity_wh, min_soc : float
         Battery size and the floor the policy keeps.
-    policy : {"throttle", "pause"}
+    policy : {"throttle", "pause", "shed_lasers"}
+        ``shed_lasers`` throttles like ``throttle`` with the loads given (the heads are shed
+        by :func:`shed_decision`).
     paused : numpy.ndarray of bool, optional
         (N,) policy ``pause``: whether each node was paused before this step.
     resume_soc : float
@@ -72,7 +125,7 @@ def battery_step(energy_wh, solar_w, fixed_w, accel_w, dt_s, capacity_wh, min_so
     avail_w = net_w + (e - floor_wh) / (dt_s * _WH_PER_J)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(acc > 0, np.clip(avail_w / acc, 0.0, 1.0), 1.0)
-    if policy == "throttle":
+    if policy in ("throttle", "shed_lasers"):
         factor = share
         paused = np.zeros(e.shape, bool)
     elif policy == "pause":
@@ -117,6 +170,13 @@ class PowerModel:
     min_soc_seen: np.ndarray = field(init=False)
     throttled_s: np.ndarray = field(init=False)
     paused_s: np.ndarray = field(init=False)
+    shed: np.ndarray = field(init=False)
+    shed_heads: np.ndarray = field(init=False)
+    shed_s: np.ndarray = field(init=False)
+    shed_head_s: np.ndarray = field(init=False)
+    #: Policy ``shed_lasers``: called with :attr:`shed` after each step (the run hands it
+    #: ``LinkModel.set_lasers_off``, so the links of step k+1 see step k's decision).
+    on_shed: object = None
     steps: int = 0
     any_stopped_s: float = 0.0  # time at least one compute node had factor 0
     any_slowed_s: float = 0.0  # time at least one compute node had factor < 1
@@ -130,6 +190,10 @@ class PowerModel:
         self.min_soc_seen = np.full(self.n_sats, self.config.initial_soc)
         self.throttled_s = np.zeros(self.n_sats)
         self.paused_s = np.zeros(self.n_sats)
+        self.shed = np.zeros(self.n_sats, bool)  # policy shed_lasers: heads off next step
+        self.shed_heads = np.zeros(self.n_sats)  # heads active when they were shed
+        self.shed_s = np.zeros(self.n_sats)
+        self.shed_head_s = np.zeros(self.n_sats)
 
     @classmethod
     def for_run(cls, config, world, compute, grid, dt_s, accelerators_per_node):
@@ -155,16 +219,33 @@ class PowerModel:
             (n_sats, 3) positions at the step's start.
         active_heads : numpy.ndarray
             (n_sats,) laser heads in use (up or acquiring) on each satellite.
+
+        With policy ``shed_lasers``, :attr:`shed` is then the (n_sats,) mask of satellites
+        whose heads are off in the next step: hand it to
+        :meth:`meshnet.links.model.LinkModel.set_lasers_off`.
         """
         from .sunlight import lit_fraction
 
         cfg = self.config
         lit = np.nan_to_num(lit_fraction(r_km, self.sun_km[k]), nan=0.0)
         solar_w = cfg.solar_peak_w * lit
-        fixed_w = cfg.bus_w + cfg.laser_w * np.asarray(active_heads, np.float64)
+        heads = np.asarray(active_heads, np.float64)
+        fixed_w = cfg.bus_w + cfg.laser_w * heads
+        off = self.shed  # heads off during this step (decided at the previous one)
+        if off.any():
+            self.shed_s[off] += self.dt_s
+            self.shed_head_s[off] += self.shed_heads[off] * self.dt_s
         self.energy_wh, factor, self.paused = battery_step(
             self.energy_wh, solar_w, fixed_w, self.accel_w, self.dt_s, cfg.capacity_wh,
             cfg.min_soc, cfg.policy, self.paused, cfg.resume_soc)
+        if cfg.policy == "shed_lasers":
+            nxt = shed_decision(self.energy_wh, solar_w, fixed_w, self.accel_w, self.dt_s,
+                                cfg.capacity_wh, cfg.min_soc, off, cfg.resume_soc)
+            new = nxt & ~off
+            self.shed_heads[new] = heads[new]
+            self.shed = nxt
+            if self.on_shed is not None:
+                self.on_shed(nxt)
         soc = self.energy_wh / cfg.capacity_wh
         np.minimum(self.min_soc_seen, soc, out=self.min_soc_seen)
         self.dark_s += (1.0 - lit) * self.dt_s
@@ -201,6 +282,8 @@ class PowerModel:
             "final_soc": self.energy_wh / self.config.capacity_wh,
             "throttled_s": self.throttled_s.copy(),
             "paused_s": self.paused_s.copy(),
+            "lasers_shed_s": self.shed_s.copy(),
+            "laser_head_s_shed": self.shed_head_s.copy(),
         }
 
     def summary(self) -> dict:
@@ -220,6 +303,9 @@ class PowerModel:
             "node_paused_s": float(self.paused_s[has].sum()),
             "any_compute_node_stopped_s": self.any_stopped_s,
             "any_compute_node_slowed_s": self.any_slowed_s,
+            "sats_shed": int(np.count_nonzero(self.shed_s > 0)),
+            "lasers_shed_sat_s": float(self.shed_s.sum()),
+            "laser_head_hours_shed": float(self.shed_head_s.sum() / 3600.0),
             "duration_s": self.steps * self.dt_s,
             "solar_peak_w": self.config.solar_peak_w,
             "capacity_wh": self.config.capacity_wh,

@@ -57,10 +57,12 @@ class PowerConfig:
         doc="lowest state of charge the policy allows (30 % design depth of discharge, "
             "Saft VES180 / ESA ARTES)")
     policy: str = option("throttle", choices=POLICIES,
-                         doc="throttle or pause at min_soc (shed_lasers: not yet available)")
+                         doc="at min_soc: throttle or pause the accelerators, or shed_lasers "
+                             "(laser heads off first, then throttle)")
     resume_soc: float = option(
-        0.8, min=0.0, max=1.0, doc="policy 'pause': accelerators restart at this charge "
-                                   "(assumed)")
+        0.8, min=0.0, max=1.0,
+        doc="policies 'pause' / 'shed_lasers': accelerators restart / laser heads come back "
+            "on at this charge (assumed)")
 
     @property
     def solar_peak_w(self) -> float:
@@ -71,11 +73,7 @@ class PowerConfig:
 
     def validate(self, name: str = "power", where: str = "<scenario>") -> None:
         """Cross-field checks (called by :func:`meshnet.config.parse_table`)."""
-        if self.policy == "shed_lasers":
-            raise ScenarioError(
-                f"{where}: [{name}].policy = 'shed_lasers' is not available yet; use "
-                "'throttle' or 'pause'")
-        if self.policy == "pause" and self.resume_soc <= self.min_soc:
+        if self.policy in ("pause", "shed_lasers") and self.resume_soc <= self.min_soc:
             raise ScenarioError(
                 f"{where}: [{name}].resume_soc ({self.resume_soc:g}) must be above min_soc "
-                f"({self.min_soc:g}) for policy 'pause'; raise resume_soc")
+                f"({self.min_soc:g}) for policy '{self.policy}'; raise resume_soc")
