@@ -359,6 +359,10 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     if power is not None:
         _write_table(out_dir / "power.parquet", power.records(names), meta)
         summary["power"] = power.summary()
+        if power.config.policy == "shed_lasers":
+            from .links.reasons import POWER
+
+            summary["power"]["link_s_down_power"] = float(stats.down_by_reason[POWER] * step_s)
     if faults is not None:
         map_frame = _fault_outputs(out_dir, faults, grid, step_s, stats, summary, meta,
                                    map_frame, link_model.n_terminals)

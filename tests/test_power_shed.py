@@ -291,3 +291,4 @@ def test_run_sheds_lasers_with_a_one_step_lag(tmp_path):
         mine = is_power & ((a == s) | (b == s))
         _t, per_step = np.unique(t_s[mine], return_counts=True)
         assert (per_step == 4).sum() * 30.0 >= shed_s[s] - 1e-9
+    assert summ["link_s_down_power"] == pytest.approx(is_power.sum() * 30.0)
