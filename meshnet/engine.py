@@ -421,10 +421,10 @@ class FluidEngine:
         if js.state == _RECOVER:
             rolled, lost = 0, 0.0  # already rolled back; the recovery starts again
         elif res.recovery == "elastic":
-            rolled, lost = 0, t_s - js.step_start_s
+            rolled, lost = 0, max(0.0, t_s - js.step_start_s)
         else:
             rolled = js.step - res.committed_step
-            lost = t_s - res.progress_since_s
+            lost = max(0.0, t_s - res.progress_since_s)  # 0 before the job starts
             js.step = res.committed_step
             res.work = res.committed_work
         resume = self._recovery_plan(js, down, t_s)

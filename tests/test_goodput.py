@@ -251,6 +251,23 @@ def test_radiation_scenario_end_to_end(tmp_path):
     assert "ranks" in pq.read_table(tmp_path / "jobs.parquet").column_names
 
 
+def test_orbit_mfu_counts_the_losses(tmp_path):
+    import dataclasses
+
+    from meshnet.runner import run_scenario
+    from meshnet.scenario import load_scenario
+
+    sc = _with_event(load_scenario("suncatcher_81_radiation"))
+    job = dataclasses.replace(sc.traffic.jobs[0], compute_s=None, tokens_per_step=2e5)
+    sc = dataclasses.replace(sc, traffic=dataclasses.replace(sc.traffic, jobs=(job,)))
+    res = run_scenario(sc, sc.grid(duration_s=600), tmp_path, plots=False, progress=False)
+    j = res.summary["jobs"][0]
+    # model FLOPs of the kept steps over 600 s at peak: mfu x kept compute time / run time
+    assert j["orbit_mfu"] == pytest.approx(
+        j["mfu"] * j["useful_steps"] * j["compute_s"] / 600.0, rel=1e-9)
+    assert 0 < j["orbit_mfu"] < j["achieved_mfu"] <= j["mfu"]
+
+
 def _with_event(sc):
     import dataclasses
 
