@@ -296,6 +296,13 @@ def test_bad_resilience_keys_give_one_line_errors(table, match):
     assert "\n" not in str(exc.value) and "demo.toml" in str(exc.value)
 
 
+def test_elastic_needs_an_allreduce_job():
+    with pytest.raises(ScenarioError, match=r"a pipeline job cannot shrink"):
+        parse_table(JobConfig, {"name": "j", "kind": "pipeline", "compute_s": 1.0,
+                                "resilience": {"recovery": "elastic"}},
+                    "traffic.jobs[0]", "demo.toml")
+
+
 def test_accelerator_event_needs_a_satellite():
     with pytest.raises(ScenarioError, match=r"satellite is required for kind = 'accelerator'"):
         parse_table(FaultsConfig, {"events": [{"kind": "accelerator", "start_s": 0,

@@ -260,6 +260,10 @@ class JobConfig:
                 raise ScenarioError(
                     f"{where}: [{name}].top_k = {self.top_k} exceeds the {n_experts} experts "
                     "(nodes x experts_per_node)")
+        if self.resilience.recovery == "elastic" and self.kind != "allreduce":
+            raise ScenarioError(
+                f"{where}: [{name}.resilience].recovery = 'elastic' re-forms a data-parallel "
+                f"ring; a {self.kind} job cannot shrink (use 'restart' or 'spare')")
         self._validate_compute(name, where)
 
     def _model_keys(self) -> list[str]:
