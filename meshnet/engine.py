@@ -240,8 +240,10 @@ class FluidEngine:
             for ph in js.phases:
                 parts.append(np.stack([ph.src, ph.dst], axis=1).astype(np.int64))
             if js.res is not None and js.res.checkpoint_interval_s is not None:
-                src, dst = _ring_pairs(js.job)
-                parts.append(np.stack([src, dst], axis=1).astype(np.int64))
+                pairs = (_ring_pairs(js.job) if js.res.checkpoint_to != "ground"
+                         else js.res.ground_pairs)
+                if pairs is not None:
+                    parts.append(np.stack(pairs, axis=1).astype(np.int64))
         pairs = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
         key = np.unique(pairs[:, 0] * (1 << 32) + pairs[:, 1])
@@ -377,7 +379,10 @@ class FluidEngine:
     def _start_checkpoint(self, js: _JobState, t_s: float) -> None:
         """Each rank sends its shard (checkpoint_bytes / n) to the next rank of the ring."""
         res = js.res
-        src, dst = _ring_pairs(js.job)
+        if res.checkpoint_to == "ground":
+            src, dst = self._ground_targets(js)
+        else:
+            src, dst = _ring_pairs(js.job)
         ids = self.flows.add_many(src, dst, js.index, js.step, _CKPT_PHASE,
                                   res.checkpoint_bytes / max(1, src.shape[0]), np.inf,
                                   float(getattr(js.job, "weight", 1.0)), t_s)
@@ -388,6 +393,28 @@ class FluidEngine:
         res.ckpt_start_s = t_s
         if js.pending == 0:
             self._checkpoint_done(js, t_s)
+
+    def _ground_targets(self, js: _JobState):
+        """Each rank and its nearest ground station by path delay on the current mesh (a
+        station no path reaches is never nearest; with none reachable, the first station:
+        the flows wait). New pairs are routed at once."""
+        from .routing import shortest_path_lengths
+
+        snap = self._snapshot
+        src = np.asarray(js.job.nodes, dtype=np.int32)
+        stations = np.flatnonzero(snap.node_kind != 0)
+        if stations.size == 0:
+            raise ValueError(f"job '{js.job.name}': checkpoint_to = 'ground' but the mesh has "
+                             "no ground stations")
+        dist = shortest_path_lengths(snap, indices=src, weight="delay_s")[:, stations]
+        dst = stations[np.argmin(dist, axis=1)].astype(np.int32)
+        old = js.res.ground_pairs
+        js.res.ground_pairs = (src, dst)
+        if old is None or not (np.array_equal(old[0], src) and np.array_equal(old[1], dst)):
+            self._pairs_cache = None
+            self._route(snap, self._future)
+            self._rerouted = True
+        return src, dst
 
     def _checkpoint_done(self, js: _JobState, t_s: float) -> None:
         res = js.res

@@ -20,7 +20,8 @@ that survives"):
   in Daly's model, a failure during restart restarts it).
 - Checkpoints: after the step that ends ``checkpoint_interval_s`` or more after the last
   checkpoint (or the resume), each rank sends ``checkpoint_bytes / n`` to the next rank of
-  the ring as real flows; the job pauses until all are delivered (no overlap).
+  the ring (``neighbour``) or to its nearest ground station by path delay at that instant
+  (``ground``) as real flows; the job pauses until all are delivered (no overlap).
 
 Examples
 --------
@@ -105,6 +106,8 @@ class Resilience:
     checkpoints: list = field(default_factory=list)  # (start_s, end_s)
     open: list = field(default_factory=list)  # interruptions waiting for the resume
     replan: bool = False  # nodes changed (spare, elastic): re-plan the ring at the resume
+    checkpoint_to: str = "neighbour"
+    ground_pairs: tuple | None = None  # (ranks, stations) of the last ground checkpoint
 
     @classmethod
     def for_job(cls, job) -> Resilience | None:
@@ -125,6 +128,7 @@ class Resilience:
                    checkpoint_bytes=float(nbytes), n_full=len(job.nodes),
                    min_nodes=int(getattr(cfg, "min_nodes", 2)),
                    n_spares=int(getattr(cfg, "spares", 0)), progress_since_s=start,
+                   checkpoint_to=str(getattr(cfg, "checkpoint_to", "neighbour")),
                    last_ckpt_s=start)
 
     def checkpoint_due(self, t_s: float) -> bool:

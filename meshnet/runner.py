@@ -249,6 +249,15 @@ def make_engine(scenario, world, jobs, background, compute=None):
     nic = None
     if compute is not None and compute.injection_bps is not None:
         nic = {int(u): float(compute.injection_bps) for u in compute.node_ids}
+    for job in jobs:
+        res = getattr(getattr(job, "cfg", None), "resilience", None)
+        if res is not None and res.checkpoint_to == "ground" and world.n_ground == 0:
+            from .errors import ScenarioError
+
+            raise ScenarioError(
+                f"{scenario.source or '<scenario>'}: [traffic.jobs.resilience].checkpoint_to "
+                f"= 'ground' for job '{job.name}', but [ground] has no stations; use "
+                "'neighbour' or add stations")
     # Hot spares (recovery = "spare") come from the compute nodes no job uses.
     used = set()
     for job in jobs:

@@ -88,6 +88,34 @@ def test_checkpoints_are_real_flows_on_the_links():
     np.testing.assert_allclose(fl["end_s"][ck] - fl["start_s"][ck], 1.0, rtol=1e-9)
 
 
+def test_ground_checkpoints_go_to_the_nearest_station():
+    # Line 0 - 1 - 2 - 3 with nodes 2 and 3 ground stations: both ranks' nearest station is
+    # 2; the two 1 GB shards share the 1 -> 2 link at 8 Gbps (4 Gbps each): 2 s, not 1 s.
+    from meshnet.graph import Snapshot
+
+    def snap(k):
+        a = np.arange(3)
+        return Snapshot.from_links(
+            t_ns=k * 10**10, node_names=np.array([f"n{i}" for i in range(4)], dtype=object),
+            node_kind=np.array([0, 0, 1, 1], np.int8), a=a, b=a + 1,
+            length_km=np.full(3, 300.0), capacity_bps=np.full(3, 8 * GBPS))
+
+    res = ResilienceConfig(recovery="restart", checkpoint_interval_s=30.0,
+                           checkpoint_bytes=2e9, restart_s=5.0, checkpoint_to="ground")
+    cfg = JobConfig(name="j", compute_s=10.0, overlap=1.0, model_params=1e6, resilience=res)
+    job = make_job(cfg, _nodes([0, 1]), n_nodes=4)
+    eng = FluidEngine([job], LinePolicy(), alloc)
+    eng.set_outages([], [], [])
+    for k in range(8):
+        eng.step(snap(k), 10.0)
+    fl = eng.flow_records(80.0)
+    ck = fl["phase"] == -2
+    assert set(fl["dst"][ck].tolist()) == {2}
+    state = eng.jobs[0].res
+    assert [(round(a, 6), round(b, 6)) for a, b in state.checkpoints] == [(30.0, 32.0),
+                                                                          (62.0, 64.0)]
+
+
 def test_no_checkpoint_rolls_back_to_the_start():
     _eng, res = _run(_job("restart", interval_s=None), ([0], [75.0], [80.0]), 100.0)
     (it,) = res.interruptions
@@ -268,6 +296,22 @@ def test_orbit_mfu_counts_the_losses(tmp_path):
     assert 0 < j["orbit_mfu"] < j["achieved_mfu"] <= j["mfu"]
 
 
+def test_ground_checkpoints_need_stations(tmp_path):
+    import dataclasses
+
+    from meshnet.runner import run_scenario
+    from meshnet.scenario import load_scenario
+
+    sc = load_scenario("suncatcher_81_radiation")
+    job = sc.traffic.jobs[0]
+    job = dataclasses.replace(job, resilience=dataclasses.replace(job.resilience,
+                                                                  checkpoint_to="ground"))
+    sc = dataclasses.replace(sc, traffic=dataclasses.replace(sc.traffic, jobs=(job,)))
+    with pytest.raises(ScenarioError, match=r"checkpoint_to = 'ground' .* no stations") as e:
+        run_scenario(sc, sc.grid(duration_s=20), tmp_path, plots=False, progress=False)
+    assert "\n" not in str(e.value)
+
+
 def _with_event(sc):
     import dataclasses
 
@@ -284,7 +328,7 @@ def _with_event(sc):
 @pytest.mark.parametrize("table, match", [
     ({"recovery": "spare"}, r"recovery = 'spare' needs spares >= 1"),
     ({"recovery": "restart", "spares": 2}, r"spares only applies to recovery = 'spare'"),
-    ({"checkpoint_to": "ground"}, r"checkpoint_to = 'ground' is not implemented"),
+    ({"checkpoint_to": "gruond"}, r"checkpoint_to = 'gruond' is not known"),
     ({"recovery": "rollback"}, r"recovery = 'rollback' is not known"),
     ({"checkpoint_interval_s": 0}, r"checkpoint_interval_s"),
     ({"restrat_s": 1}, r"unknown key .*restrat_s.*restart_s"),

@@ -125,7 +125,8 @@ class ResilienceConfig:
             "weights + fp32 Adam state)")
     checkpoint_to: str = option("neighbour", choices=("neighbour", "ground"),
                                 doc="neighbour: each rank sends its shard to the next rank "
-                                    "of the ring over the mesh (ground: not implemented yet)")
+                                    "of the ring over the ISLs; ground: to its nearest "
+                                    "ground station (path delay) over the GSLs")
     restart_s: float = option(DEFAULT_JOB_RESTART_S, min=0.0,
                               doc="restart cost after an interruption: reload the checkpoint "
                                   "and re-form the collective (assumed)")
@@ -134,9 +135,6 @@ class ResilienceConfig:
     min_nodes: int = option(2, min=2, doc="elastic: fewest nodes the job goes on with")
 
     def validate(self, name: str, where: str) -> None:
-        if self.checkpoint_to == "ground":
-            raise ScenarioError(f"{where}: [{name}].checkpoint_to = 'ground' is not "
-                                "implemented yet; use 'neighbour'")
         if self.recovery == "spare" and self.spares < 1:
             raise ScenarioError(f"{where}: [{name}].recovery = 'spare' needs spares >= 1 "
                                 "(e.g. spares = 2)")
