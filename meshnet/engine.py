@@ -744,6 +744,9 @@ class FluidEngine:
             self._prev_utilisation = np.where(
                 snapshot.capacity_bps > 0, edge_bytes * 8.0 / (dt_s * snapshot.capacity_bps), 0.0)
         self._prev_snapshot = snapshot
+        if self._routes is not None:  # a resume or ground checkpoint may have re-routed
+            pair_src = (self._pair_key // self._n_nodes).astype(np.int32)
+            pair_dst = (self._pair_key % self._n_nodes).astype(np.int32)
         return StepRecord(t_ns=snapshot.t_ns, dt_s=dt_s, snapshot=snapshot, routes=self._routes,
                           pair_src=pair_src, pair_dst=pair_dst, edge_bytes=edge_bytes,
                           n_events=n_events)
