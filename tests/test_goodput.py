@@ -107,7 +107,9 @@ def test_ground_checkpoints_go_to_the_nearest_station():
     eng = FluidEngine([job], LinePolicy(), alloc)
     eng.set_outages([], [], [])
     for k in range(8):
-        eng.step(snap(k), 10.0)
+        rec = eng.step(snap(k), 10.0)
+        # the record lists the pairs routed last (a checkpoint re-routes inside the step)
+        assert rec.pair_src.shape[0] == np.asarray(rec.routes.pair_reachable).shape[0]
     fl = eng.flow_records(80.0)
     ck = fl["phase"] == -2
     assert set(fl["dst"][ck].tolist()) == {2}
