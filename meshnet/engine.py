@@ -19,6 +19,11 @@ holds the step, before any compute, until the factor is above 0 at the start of 
 emulation step; the wait counts in the step's time. The engine knows nothing of batteries: it is
 handed one factor per node per emulation step.
 
+Faults (``set_outages``, see ``docs/faults.md`` and :mod:`meshnet.jobs`): a job with a
+recovery policy is interrupted at the first instant one of its nodes is down; it checkpoints,
+rolls back, waits, takes a spare or shrinks as its policy says. The resilience state lives in
+:class:`meshnet.jobs.Resilience`; the engine moves the flows.
+
 Times inside the engine are float seconds from the scenario epoch; step boundaries come in as
 integer nanoseconds.
 """
@@ -38,6 +43,9 @@ _LATENCY = 2  # all bytes of the phase delivered; paying the rounds' propagation
 _WAIT_COMPUTE = 3  # communication done, compute still running
 _DONE = 4
 _HELD = 5  # compute-rate factor 0 (power): the step waits to start computing
+_CKPT = 6  # checkpoint flows in flight; the job pauses
+_RECOVER = 7  # interrupted: waiting for nodes and paying restart_s; timer = resume time
+_CKPT_PHASE = -2  # phase value of checkpoint flows
 
 _EPS_S = 1e-12
 _MAX_EVENTS_PER_STEP = 10_000_000
@@ -111,6 +119,8 @@ class _JobState:
     compute_rate: float = 1.0  # factor the current step computes at
     held_s: float = 0.0  # time the current step waited for a factor above 0
     records: list = field(default_factory=list)
+    res: object = None  # meshnet.jobs.Resilience, or None (the job ignores outages)
+    next_fault_s: float = np.inf  # next outage start on one of the job's nodes
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,8 @@ class FluidEngine:
     """
 
     def __init__(self, jobs, policy, allocate, background=None, terminal_rate_bps=100e9,
-                 ideal_comm_time=None, injection_bps=None, background_weight=1.0):
+                 ideal_comm_time=None, injection_bps=None, background_weight=1.0,
+                 spare_nodes=()):
         self.policy = policy
         self.allocate = allocate
         self.flows = _Flows()
@@ -177,6 +188,11 @@ class FluidEngine:
         self._prev_primary: dict | None = None
         self._pair_max_delay = None  # per routed pair, cached per step
         self._compute_rate = None  # per-node factor in [0, 1] for this step (None = all 1)
+        self._outages = None  # meshnet.jobs.NodeOutages
+        self._snapshot = None  # current step's snapshot and look-ahead (for re-routing)
+        self._future = None
+        self._rerouted = False
+        self._init_resilience(list(spare_nodes))
         if background is not None:
             bsrc, bdst, bdemand = (np.asarray(x) for x in background)
             if bsrc.size:
@@ -186,6 +202,34 @@ class FluidEngine:
                 self._bg_pairs = np.stack([bsrc, bdst], axis=1).astype(np.int64)
 
     # ------------------------------------------------------------------ set-up
+    def _init_resilience(self, free_nodes: list) -> None:
+        """Each job's :class:`~meshnet.jobs.Resilience`; spare-policy jobs take their spares
+        from ``free_nodes`` (compute nodes no job uses), else hold back their last nodes."""
+        from .jobs import Resilience
+
+        for js in self.jobs:
+            res = Resilience.for_job(js.job)
+            js.res = res
+            if res is None or res.recovery != "spare":
+                continue
+            k = res.n_spares
+            take, free_nodes = free_nodes[:k], free_nodes[k:]
+            if len(take) < k:
+                held = [int(x) for x in np.asarray(js.job.nodes)[-(k - len(take)):]]
+                js.job.remove_nodes(held)
+                take += held
+            res.spares = take
+            res.n_full = len(js.job.nodes)
+
+    def set_outages(self, node, start_s, end_s) -> None:
+        """Intervals during which network nodes cannot compute (failed satellites,
+        accelerator restarts): they interrupt the jobs that have a recovery policy."""
+        from .jobs import NodeOutages
+
+        self._outages = NodeOutages(node, start_s, end_s)
+        for js in self.jobs:
+            self._update_next_fault(js)
+
     def _all_pairs(self) -> np.ndarray:
         """Every (src, dst) any flow can use: background pairs and all phases' pairs (cached:
         phases are fixed once jobs are planned)."""
@@ -195,6 +239,11 @@ class FluidEngine:
         for js in self.jobs:
             for ph in js.phases:
                 parts.append(np.stack([ph.src, ph.dst], axis=1).astype(np.int64))
+            if js.res is not None and js.res.checkpoint_interval_s is not None:
+                pairs = (_ring_pairs(js.job) if js.res.checkpoint_to != "ground"
+                         else js.res.ground_pairs)
+                if pairs is not None:
+                    parts.append(np.stack(pairs, axis=1).astype(np.int64))
         pairs = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
         key = np.unique(pairs[:, 0] * (1 << 32) + pairs[:, 1])
@@ -203,19 +252,23 @@ class FluidEngine:
 
     def _plan_jobs(self, snapshot, t_s):
         """Let each job pick its ring order from the current mesh, then fix its phases."""
-        from .routing import shortest_path_lengths
 
         # Plan on the paths traffic can really take: the policy's relay rule applies.
         relay = getattr(self.policy, "_relay", None)
         relay_mask = relay(snapshot) if relay is not None else None
         for js in self.jobs:
-            nodes = np.asarray(js.job.nodes, dtype=np.int32)
-            dist = shortest_path_lengths(snapshot, indices=nodes, weight="delay_s",
-                                         relay_mask=relay_mask)
-            js.job.plan(np.ascontiguousarray(dist[:, nodes]))
-            js.phases = list(js.job.step_phases())
+            self._plan_job(js, snapshot, relay_mask)
             self._start_step(js, max(t_s, float(getattr(js.job, "start_s", 0.0))))
         self._planned = True
+
+    def _plan_job(self, js: _JobState, snapshot, relay_mask=None) -> None:
+        from .routing import shortest_path_lengths
+
+        nodes = np.asarray(js.job.nodes, dtype=np.int32)
+        dist = shortest_path_lengths(snapshot, indices=nodes, weight="delay_s",
+                                     relay_mask=relay_mask)
+        js.job.plan(np.ascontiguousarray(dist[:, nodes]))
+        js.phases = list(js.job.step_phases())
 
     # ------------------------------------------------------------------ job machine
     def _start_step(self, js: _JobState, t_s: float) -> None:
@@ -310,8 +363,143 @@ class FluidEngine:
             "busbw_gbps": algbw * float(getattr(job, "bus_factor", np.nan)),
             "compute_rate": js.compute_rate,
             "power_delay_s": js.held_s + job.compute_s * (1.0 / js.compute_rate - 1.0),
+            "ranks": len(job.nodes),
         })
         js.step += 1
+        res = js.res
+        if res is not None:
+            res.work += len(job.nodes) / res.n_full
+            done = job.max_steps is not None and js.step >= job.max_steps
+            if res.checkpoint_due(t_s) and not done:
+                self._start_checkpoint(js, t_s)
+                return
+        self._start_step(js, t_s)
+
+    # ------------------------------------------------------------------ resilience
+    def _start_checkpoint(self, js: _JobState, t_s: float) -> None:
+        """Each rank sends its shard (checkpoint_bytes / n) to the next rank of the ring."""
+        res = js.res
+        if res.checkpoint_to == "ground":
+            src, dst = self._ground_targets(js)
+        else:
+            src, dst = _ring_pairs(js.job)
+        ids = self.flows.add_many(src, dst, js.index, js.step, _CKPT_PHASE,
+                                  res.checkpoint_bytes / max(1, src.shape[0]), np.inf,
+                                  float(getattr(js.job, "weight", 1.0)), t_s)
+        self._active = np.concatenate([self._active, ids])
+        js.state = _CKPT
+        js.timer_s = np.inf
+        js.pending = int(ids.shape[0])
+        res.ckpt_start_s = t_s
+        if js.pending == 0:
+            self._checkpoint_done(js, t_s)
+
+    def _ground_targets(self, js: _JobState):
+        """Each rank and its nearest ground station by path delay on the current mesh (a
+        station no path reaches is never nearest; with none reachable, the first station:
+        the flows wait). New pairs are routed at once."""
+        from .routing import shortest_path_lengths
+
+        snap = self._snapshot
+        src = np.asarray(js.job.nodes, dtype=np.int32)
+        stations = np.flatnonzero(snap.node_kind != 0)
+        if stations.size == 0:
+            raise ValueError(f"job '{js.job.name}': checkpoint_to = 'ground' but the mesh has "
+                             "no ground stations")
+        dist = shortest_path_lengths(snap, indices=src, weight="delay_s")[:, stations]
+        dst = stations[np.argmin(dist, axis=1)].astype(np.int32)
+        old = js.res.ground_pairs
+        js.res.ground_pairs = (src, dst)
+        if old is None or not (np.array_equal(old[0], src) and np.array_equal(old[1], dst)):
+            self._pairs_cache = None
+            self._route(snap, self._future)
+            self._rerouted = True
+        return src, dst
+
+    def _checkpoint_done(self, js: _JobState, t_s: float) -> None:
+        res = js.res
+        res.committed_step = js.step
+        res.committed_work = res.work
+        res.last_ckpt_s = res.progress_since_s = t_s
+        res.checkpoints.append((res.ckpt_start_s, t_s))
+        self._start_step(js, t_s)
+
+    def _update_next_fault(self, js: _JobState) -> None:
+        if js.res is None or self._outages is None or js.state == _DONE:
+            js.next_fault_s = np.inf
+            return
+        js.next_fault_s = self._outages.next_start(js.job.nodes, js.res.fault_seen_s)
+
+    def _interrupt(self, js: _JobState, t_s: float) -> None:
+        """A node of the job went down at ``t_s``: cancel, roll back, plan the recovery."""
+        res = js.res
+        res.fault_seen_s = t_s
+        if js.state == _DONE:
+            js.next_fault_s = np.inf
+            return
+        nodes = np.asarray(js.job.nodes)
+        down = nodes[self._outages.down(nodes, t_s)]
+        if down.size == 0:  # the outage ended at once (zero length)
+            self._update_next_fault(js)
+            return
+        fl = self.flows
+        mine = fl.job[self._active] == js.index
+        self._active = self._active[~mine]
+        if js.state == _RECOVER:
+            rolled, lost = 0, 0.0  # already rolled back; the recovery starts again
+        elif res.recovery == "elastic":
+            rolled, lost = 0, max(0.0, t_s - js.step_start_s)
+        else:
+            rolled = js.step - res.committed_step
+            lost = max(0.0, t_s - res.progress_since_s)  # 0 before the job starts
+            js.step = res.committed_step
+            res.work = res.committed_work
+        resume = self._recovery_plan(js, down, t_s)
+        rec = {"job": js.job.name, "t_s": t_s, "nodes": [int(x) for x in down],
+               "policy": res.recovery, "steps_rolled_back": int(rolled), "lost_s": lost,
+               "resume_s": np.inf, "recovery_s": np.inf}
+        res.interruptions.append(rec)
+        res.open.append(rec)
+        res.resume_s = resume
+        js.state = _RECOVER
+        js.timer_s = resume
+        self._update_next_fault(js)
+
+    def _recovery_plan(self, js: _JobState, down, t_s: float) -> float:
+        """Resume time after ``down`` nodes failed at ``t_s``; swaps in spares or shrinks
+        the job as the policy says (falling back to waiting when it cannot)."""
+        res = js.res
+        job = js.job
+        if res.recovery == "spare":
+            up = [s for s in res.spares if not self._outages.down([s], t_s)[0]]
+            if len(up) >= down.size:
+                for old, new in zip(down.tolist(), up, strict=False):
+                    job.replace_node(old, new)
+                    res.spares.remove(new)
+                    res.spares.append(old)  # back in the pool once it is up again
+                res.replan = True
+                return t_s + res.restart_s
+        elif res.recovery == "elastic" and len(job.nodes) - down.size >= res.min_nodes:
+            job.remove_nodes(down)
+            res.replan = True
+            return t_s + res.restart_s
+        return self._outages.ready_s(job.nodes, t_s) + res.restart_s
+
+    def _resume(self, js: _JobState, t_s: float) -> None:
+        res = js.res
+        if res.replan and self._snapshot is not None:
+            relay = getattr(self.policy, "_relay", None)
+            self._plan_job(js, self._snapshot,
+                           relay(self._snapshot) if relay is not None else None)
+            self._pairs_cache = None
+            self._route(self._snapshot, self._future)
+            res.replan = False
+            self._rerouted = True
+        for rec in res.open:
+            rec["resume_s"] = t_s
+            rec["recovery_s"] = t_s - rec["t_s"]
+        res.open = []
+        res.progress_since_s = res.last_ckpt_s = t_s
         self._start_step(js, t_s)
 
     def _fire_timer(self, js: _JobState, t_s: float) -> None:
@@ -321,15 +509,21 @@ class FluidEngine:
             self._finish_phase(js, t_s)
         elif js.state == _WAIT_COMPUTE:
             self._end_step(js, t_s)
+        elif js.state == _RECOVER:
+            self._resume(js, t_s)
 
     def _fire_due(self, t_s: float) -> None:
         # A timer may start a phase with no bytes, whose latency timer is then due too.
         for _ in range(100_000):
-            due = [js for js in self.jobs if js.timer_s <= t_s + _EPS_S]
+            due = [js for js in self.jobs
+                   if min(js.timer_s, js.next_fault_s) <= t_s + _EPS_S]
             if not due:
                 return
             for js in due:
-                self._fire_timer(js, max(t_s, js.timer_s))
+                if js.next_fault_s <= js.timer_s:
+                    self._interrupt(js, max(t_s, js.next_fault_s))
+                else:
+                    self._fire_timer(js, max(t_s, js.timer_s))
 
     # ------------------------------------------------------------------ routing
     def _pair_index(self, src, dst) -> np.ndarray:
@@ -498,6 +692,7 @@ class FluidEngine:
         t0 = snapshot.t_ns / NS_PER_S
         t_end = t0 + dt_s
         self._compute_rate = None if compute_rate is None else np.asarray(compute_rate, float)
+        self._snapshot, self._future = snapshot, future
         if not self._planned:
             self._plan_jobs(snapshot, t0)
         for js in self.jobs:
@@ -518,7 +713,8 @@ class FluidEngine:
             act = self._active
             with np.errstate(divide="ignore", invalid="ignore"):
                 finish = np.where(rates > 0, fl.remaining[act] * 8.0 / rates, np.inf)
-            t_timer = min((js.timer_s for js in self.jobs), default=np.inf)
+            t_timer = min((min(js.timer_s, js.next_fault_s) for js in self.jobs),
+                          default=np.inf)
             t_next = max(t, min(t_end, t + (finish.min() if finish.size else np.inf), t_timer))
             dt = t_next - t
             # A flow due to end within the clock's resolution ends now (else dt could be 0
@@ -541,11 +737,16 @@ class FluidEngine:
             self._complete_flows(t)
             self._fire_due(t)
             n_after = (self._active.shape[0], tuple(js.phase for js in self.jobs))
-            dirty = n_before != n_after or not np.array_equal(act, self._active)
+            dirty = (n_before != n_after or not np.array_equal(act, self._active)
+                     or self._rerouted)
+            self._rerouted = False
         with np.errstate(divide="ignore", invalid="ignore"):
             self._prev_utilisation = np.where(
                 snapshot.capacity_bps > 0, edge_bytes * 8.0 / (dt_s * snapshot.capacity_bps), 0.0)
         self._prev_snapshot = snapshot
+        if self._routes is not None:  # a resume or ground checkpoint may have re-routed
+            pair_src = (self._pair_key // self._n_nodes).astype(np.int32)
+            pair_dst = (self._pair_key % self._n_nodes).astype(np.int32)
         return StepRecord(t_ns=snapshot.t_ns, dt_s=dt_s, snapshot=snapshot, routes=self._routes,
                           pair_src=pair_src, pair_dst=pair_dst, edge_bytes=edge_bytes,
                           n_events=n_events)
@@ -567,6 +768,8 @@ class FluidEngine:
             js.pending -= int(k)
             if js.pending <= 0 and js.state == _COMM:
                 self._phase_bytes_done(js, t_s)
+            elif js.pending <= 0 and js.state == _CKPT:
+                self._checkpoint_done(js, t_s)
 
     # ------------------------------------------------------------------ results
     def job_records(self) -> list[dict]:
@@ -645,6 +848,15 @@ def _path_exists(snapshot, nodes) -> bool:
         if k >= nbrs.shape[0] or nbrs[k] != v:
             return False
     return True
+
+
+def _ring_pairs(job) -> tuple[np.ndarray, np.ndarray]:
+    """(rank, next rank) over the job's ring order (its node order when it has none)."""
+    nodes = np.asarray(job.nodes, dtype=np.int32)
+    order = getattr(job, "order", None)
+    if order is not None and len(order) == nodes.shape[0]:
+        nodes = nodes[np.asarray(order)]
+    return nodes, np.roll(nodes, -1)
 
 
 def _bytes_per_rank(phases, nodes) -> float:

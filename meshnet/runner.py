@@ -112,11 +112,28 @@ class RunResult:
             f"{s['reroutes']} re-routes",
             *_stretch_lines(s.get("latency_stretch")),
             *_power_lines(s.get("power"), s["jobs"]),
+            *_resilience_lines(s["jobs"]),
             *_fault_lines(s.get("faults")),
             f"outputs                {self.out_dir}",
             f"wall time              {self.wall_s:.1f} s",
         ]
         return "\n".join(lines)
+
+
+def _resilience_lines(jobs) -> list[str]:
+    lines = []
+    for j in jobs:
+        r = j.get("resilience")
+        if r is None:
+            continue
+        rec = "-" if r["mean_recovery_s"] is None else f"{r['mean_recovery_s']:.0f} s"
+        lines.append(
+            f"{'training (' + j['job'] + ')':<23}goodput {_f(100 * (j['goodput'] or 0), 5, 1)} %"
+            f" ({r['recovery']}); {r['interruptions']} interruptions "
+            f"({r['interruptions_per_day']:.2f}/day), {r['steps_rolled_back']} steps rolled "
+            f"back, {r['lost_work_s']:.0f} s work lost, mean recovery {rec}, "
+            f"{r['checkpoints']} checkpoints")
+    return lines
 
 
 def _fault_lines(f) -> list[str]:
@@ -235,10 +252,25 @@ def make_engine(scenario, world, jobs, background, compute=None):
     nic = None
     if compute is not None and compute.injection_bps is not None:
         nic = {int(u): float(compute.injection_bps) for u in compute.node_ids}
+    for job in jobs:
+        res = getattr(getattr(job, "cfg", None), "resilience", None)
+        if res is not None and res.checkpoint_to == "ground" and world.n_ground == 0:
+            from .errors import ScenarioError
+
+            raise ScenarioError(
+                f"{scenario.source or '<scenario>'}: [traffic.jobs.resilience].checkpoint_to "
+                f"= 'ground' for job '{job.name}', but [ground] has no stations; use "
+                "'neighbour' or add stations")
+    # Hot spares (recovery = "spare") come from the compute nodes no job uses.
+    used = set()
+    for job in jobs:
+        used.update(int(u) for u in job.nodes)
+    free = [] if compute is None else [int(u) for u in compute.node_ids if int(u) not in used]
     return FluidEngine(jobs, policy, alloc, background=background,
                        terminal_rate_bps=scenario.links.capacity_bps,
                        ideal_comm_time=ideal_comm_time_s, injection_bps=nic,
-                       background_weight=scenario.traffic.background.weight)
+                       background_weight=scenario.traffic.background.weight,
+                       spare_nodes=free)
 
 
 @dataclass
@@ -323,6 +355,8 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     link_model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
                            step_s)
     faults = attach_faults(link_model, scenario, world, grid)
+    if faults is not None:
+        engine.set_outages(*faults.node_outages())
     names = world.node_names.astype(str)
     epoch_ns = int(np.datetime64(grid.epoch.replace(tzinfo=None), "ns").astype(np.int64))
     meta = run_metadata(scenario, steps=len(grid), step_s=step_s)
@@ -356,6 +390,7 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
     _write_table(out_dir / "jobs.parquet", _jobs_columns(job_rows), meta)
     _write_table(out_dir / "flows.parquet", engine.flow_records(t_end_s), meta)
     summary = _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_end_s)
+    _add_resilience(summary, engine, grid, t_end_s)
     if power is not None:
         _write_table(out_dir / "power.parquet", power.records(names), meta)
         summary["power"] = power.summary()
@@ -512,7 +547,7 @@ def _write_table(path, columns, meta):
 def _jobs_columns(rows):
     keys = ["job", "step", "start_s", "end_s", "step_time_s", "compute_s", "comm_time_s",
             "exposed_comm_s", "ideal_step_time_s", "slowdown", "bytes_per_rank",
-            "algbw_gbps", "busbw_gbps", "compute_rate", "power_delay_s"]
+            "algbw_gbps", "busbw_gbps", "compute_rate", "power_delay_s", "ranks"]
     return {k: [r.get(k) for r in rows] for k in keys} if rows else {
         k: pa.array([], pa.string() if k == "job" else pa.float64()) for k in keys}
 
@@ -576,6 +611,43 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
         "latency_stretch": (None if stats.stretch is None else stats.stretch.summary(
             world.node_names[world.n_sats:])),
     }
+
+
+def _add_resilience(summary, engine, grid, t_end_s) -> None:
+    """Goodput, lost work, recovery and interruptions of each job (docs/faults.md).
+
+    Goodput is useful steps per hour over the steps per hour of the same job without faults
+    or power limits. The reference step time is measured in the same run: the median time
+    of its steps that ran at full compute rate, waited for no power and were not cut short
+    (analytic alternatives ignore the mesh's own communication time).
+    """
+    t0_s = int(grid.t_ns[0]) / NS_PER_S if len(grid) else 0.0
+    for js, out in zip(engine.jobs, summary["jobs"], strict=True):
+        job = js.job
+        rows = js.records
+        full = [r["step_time_s"] for r in rows
+                if r["compute_rate"] >= 1.0 and r["power_delay_s"] <= 1e-9]
+        ref = float(np.median(full)) if full else None
+        start = max(t0_s, float(getattr(job, "start_s", 0.0)))
+        finished = job.max_steps is not None and js.step >= job.max_steps and bool(rows)
+        end = float(rows[-1]["end_s"]) if finished else float(t_end_s)
+        span_h = max(end - start, 1e-9) / 3600.0
+        res = js.res
+        useful = float(res.work) if res is not None else float(len(rows))
+        out["reference_step_s"] = ref
+        out["useful_steps"] = useful
+        out["useful_steps_per_hour"] = useful / span_h
+        out["goodput"] = (useful / span_h) / (3600.0 / ref) if ref else None
+        cm = job.compute_model
+        out["orbit_mfu"] = (cm.flops_per_step * useful / (span_h * 3600.0 * cm.peak_flops_per_s)
+                            if cm.derived and cm.peak_flops_per_s else None)
+        if res is not None:
+            r = res.summary(end, start)
+            out["resilience"] = {k: v for k, v in r.items() if k != "interruption_log"}
+            out["resilience"]["lost_work_steps_s"] = (
+                r["steps_rolled_back"] * ref if ref else None)
+            out["resilience"]["spares_left"] = [int(x) for x in res.spares]
+            out["interruptions"] = r["interruption_log"]
 
 
 def _ground_reference(scenario, job):

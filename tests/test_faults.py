@@ -81,7 +81,7 @@ def _const(n, shells=1):
 def _random_cfg(**kw):
     base = dict(random=True, satellite_mtbf_days=20.0, satellite_mttr_s=3600.0,
                 terminal_mtbf_days=5.0, station_mtbf_days=2.0, manoeuvres_per_day=3.0,
-                storms_per_day=2.0)
+                storms_per_day=2.0, accelerator_upsets_per_device_day=0.0)
     base.update(kw)
     return parse_table(FaultsConfig, base, "faults", "test.toml")
 

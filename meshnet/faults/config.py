@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from ..config import option
 from ..errors import ScenarioError
 
-#: Event kinds of ``[[faults.events]]`` (the schedule's kind enum adds ``accelerator`` later).
+#: Event kinds of ``[[faults.events]]`` (``accelerator``: a restart of one satellite's
+#: accelerators, no link goes down; training jobs on it are interrupted).
 EVENT_KINDS = ("satellite", "terminal", "plane", "ground_station", "region", "storm",
-               "manoeuvre")
+               "manoeuvre", "accelerator")
 
 #: What a satellite-level event does: no links at all, or its laser terminals down.
 EFFECTS = ("failed", "lasers")
@@ -37,6 +38,9 @@ EFFECTS = ("failed", "lasers")
 DEFAULT_SATELLITE_MTBF_DAYS = 60_000.0
 #: 16 collision-avoidance manoeuvres per satellite per six months (SpaceX FCC report, 2025).
 DEFAULT_MANOEUVRES_PER_DAY = 0.0876  # = 16 / 182.6
+#: Llama 3 405B: 419 unexpected interruptions in 54 days on 16,384 H100s (arXiv 2407.21783),
+#: one per ~50,700 GPU-hours: a ground baseline (in-orbit upset rates of GPUs/TPUs: not found).
+DEFAULT_ACCELERATOR_UPSETS_PER_DEVICE_DAY = 24.0 * 419.0 / (54.0 * 24.0 * 16_384.0)
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class FaultEventConfig:
     """``[[faults.events]]``: one scheduled fault from ``start_s`` to ``end_s``."""
 
     kind: str = option(choices=EVENT_KINDS, doc="satellite, terminal, plane, ground_station, "
-                       "region, storm or manoeuvre")
+                       "region, storm, manoeuvre or accelerator")
     start_s: float = option(min=0.0, doc="start, seconds after the scenario epoch")
     end_s: float | None = option(None, min=0.0, doc="end (exclusive); or give duration_s")
     duration_s: float | None = option(None, min=0.0, min_inclusive=False,
@@ -92,7 +96,7 @@ class FaultEventConfig:
             raise ScenarioError(f"{where}: [{name}].end_s must be > start_s = "
                                 f"{self.start_s:g}, found {self.end_s:g}")
         k = self.kind
-        if k in ("satellite", "manoeuvre"):
+        if k in ("satellite", "manoeuvre", "accelerator"):
             need("satellite", "satellite = 12 or satellite = \"STARLINK-1007\"")
         elif k == "terminal":
             if self.fraction is None:
@@ -115,6 +119,7 @@ class FaultEventConfig:
                                 "down, not the satellite; remove effect or use kind = "
                                 "'satellite'")
         allowed = {"satellite": ("satellite", "effect"), "manoeuvre": ("satellite",),
+                   "accelerator": ("satellite",),
                    "terminal": ("satellite", "head", "fraction", "shell"),
                    "plane": ("plane", "effect"), "ground_station": ("station",),
                    "region": ("lat_deg", "lon_deg", "radius_km", "effect"),
@@ -184,6 +189,15 @@ class FaultsConfig:
                                doc="a random storm takes lasers down or fails satellites")
     storm_shell: int | None = option(None, min=0,
                                      doc="shell random storms hit (unset: all)")
+
+    accelerator_upsets_per_device_day: float = option(
+        DEFAULT_ACCELERATOR_UPSETS_PER_DEVICE_DAY, min=0.0,
+        doc="radiation upsets that restart an accelerator, per device per day (0: off); "
+            "default the Llama 3 ground rate, one per ~50,700 GPU-hours (in-orbit rates not "
+            "found)")
+    accelerator_restart_s: float = option(
+        600.0, min=0.0, min_inclusive=False,
+        doc="time a restarted accelerator's node is unavailable for compute (assumed)")
 
     @property
     def active(self) -> bool:

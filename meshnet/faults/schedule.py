@@ -45,7 +45,8 @@ CAUSE_NAMES = ("scheduled", "random")
 #: Streams mixed into the scenario seed, one per process (independent of each other and of
 #: the link model's own draws).
 _STREAMS = {"satellite": 0xFA0171, "terminal": 0xFA0172, "station": 0xFA0173,
-            "manoeuvre": 0xFA0174, "storm": 0xFA0175, "scheduled": 0xFA0176}
+            "manoeuvre": 0xFA0174, "storm": 0xFA0175, "scheduled": 0xFA0176,
+            "accelerator": 0xFA0177}
 NS = 1_000_000_000
 R_EARTH_MEAN_KM = 6371.0
 #: Heads per satellite assumed for terminal faults when the topology sets no count (static).
@@ -114,12 +115,14 @@ class FaultSchedule:
         self._head: list = []  # (sat, head, start_ns, end_ns)
         self._st: list = []    # (station, start_ns, end_ns)
         self._reg: list = []   # (unit xyz, radius_rad, start_ns, end_ns, effect)
+        self._acc: list = []   # (sat, start_ns, end_ns): accelerator restarts
+        self.accelerators_per_node = 1
 
     # -- building ------------------------------------------------------------------------
     @classmethod
     def build(cls, cfg: FaultsConfig, constellation, ground, t_end_ns: int, seed: int = 0,
-              heads_per_satellite: int | None = None, where: str = "<scenario>"
-              ) -> FaultSchedule:
+              heads_per_satellite: int | None = None, where: str = "<scenario>",
+              accelerators_per_node: int = 1) -> FaultSchedule:
         """Draw every event up to ``t_end_ns`` (ns after the epoch).
 
         Parameters
@@ -133,6 +136,8 @@ class FaultSchedule:
             ``[scenario].seed``.
         heads_per_satellite : int, optional
             Laser heads per satellite (terminal faults); default 4.
+        accelerators_per_node : int
+            Devices per satellite: the accelerator upset rate is per device.
         """
         names = np.asarray(constellation.names, dtype=object)
         st_names = (np.asarray(ground.names, dtype=object) if ground is not None
@@ -140,6 +145,7 @@ class FaultSchedule:
         self = cls(names.shape[0], st_names.shape[0], names, st_names)
         self.heads = int(heads_per_satellite or DEFAULT_HEADS)
         self.heads_known = heads_per_satellite is not None
+        self.accelerators_per_node = int(accelerators_per_node)
         n = self.n_sats
         shell = np.asarray(getattr(constellation, "shell", np.zeros(n)), dtype=np.int64)
         if shell.shape[0] != n:
@@ -184,7 +190,10 @@ class FaultSchedule:
         t1 = int(round(ev.end_time_s * NS))
         effect = FAILED if ev.resolved_effect == "failed" else LASERS
         kind = KIND_NAMES.index(ev.kind)
-        if ev.kind in ("satellite", "manoeuvre"):
+        if ev.kind == "accelerator":
+            self._add_accelerator(self._sat_id(ev.satellite, key, where), t0, t1,
+                                  cause="scheduled")
+        elif ev.kind in ("satellite", "manoeuvre"):
             sats = np.array([self._sat_id(ev.satellite, key, where)])
             self._add_sats(kind, "scheduled", effect, sats, t0, t1, str(self.sat_names[sats[0]]))
         elif ev.kind == "plane":
@@ -265,6 +274,13 @@ class FaultSchedule:
                                     cfg.manoeuvre_duration_s, t_end_s, fixed_repair=True):
                 self._add_sats(MANOEUVRE, "random", LASERS, np.array([u]), _ns(s), _ns(e),
                                str(self.sat_names[u]))
+        rate = cfg.accelerator_upsets_per_device_day * self.accelerators_per_node
+        if rate > 0 and n:
+            # Radiation upsets restart one node's accelerators; no link goes down.
+            rng = np.random.default_rng([seed, _STREAMS["accelerator"]])
+            for u, s, e in _renewal(rng, n, day / rate, cfg.accelerator_restart_s, t_end_s,
+                                    fixed_repair=True):
+                self._add_accelerator(u, _ns(s), _ns(e))
         if cfg.storms_per_day > 0 and n:
             rng = np.random.default_rng([seed, _STREAMS["storm"]])
             pool = self._shell_pool(cfg.storm_shell, "[faults].storm_shell", where)
@@ -302,6 +318,11 @@ class FaultSchedule:
         for s, h in zip(sats, heads, strict=True):
             self._head.append((int(s), int(h), t0, t1))
 
+    def _add_accelerator(self, sat, t0, t1, cause="random") -> None:
+        self._row(ACCELERATOR, cause, NO_EFFECT, str(self.sat_names[sat]), [sat],
+                  [self.sat_names[sat]], [], t0, t1)
+        self._acc.append((int(sat), t0, t1))
+
     def _add_station(self, cause, g, t0, t1) -> None:
         self._row(GROUND_STATION, cause, FAILED, str(self.station_names[g]),
                   [self.n_sats + g], [self.station_names[g]], [], t0, t1)
@@ -319,6 +340,7 @@ class FaultSchedule:
         self.head_sat, self.head_idx, self.head_t0, self.head_t1 = cols(
             self._head, 4, (i64, i64, i64, i64))
         self.st_id, self.st_t0, self.st_t1 = cols(self._st, 3, (i64, i64, i64))
+        self.acc_id, self.acc_t0, self.acc_t1 = cols(self._acc, 3, (i64, i64, i64))
         self.reg_unit = (np.array([r[0] for r in self._reg]) if self._reg
                          else np.empty((0, 3)))
         self.reg_rad, self.reg_t0, self.reg_t1, self.reg_eff = cols(
@@ -395,6 +417,25 @@ class FaultSchedule:
     def stations_down(self, t_ns: int) -> np.ndarray:
         return self.at(t_ns).station_failed
 
+    def accelerators_down(self, t_ns: int) -> np.ndarray:
+        """Satellites whose accelerators are restarting at ``t_ns`` (bool (N,))."""
+        t = int(t_ns)
+        down = np.zeros(self.n_sats, dtype=bool)
+        down[self.acc_id[(self.acc_t0 <= t) & (t < self.acc_t1)]] = True
+        return down
+
+    def node_outages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(node, start_s, end_s)`` of every interval a satellite cannot compute: failed
+        satellites (effect ``failed``; region events, whose satellites move, are left out)
+        and accelerator restarts. The training jobs' interruptions (:mod:`meshnet.jobs`)."""
+        keep = self.sat_eff == FAILED
+        node = np.concatenate([self.sat_id[keep], self.acc_id])
+        t0 = np.concatenate([self.sat_t0[keep], self.acc_t0]) / NS
+        t1 = np.concatenate([self.sat_t1[keep], self.acc_t1]).astype(np.float64)
+        t1 = np.where(t1 >= _FOREVER, np.inf, t1 / NS)
+        order = np.lexsort((node, t0))
+        return node[order], t0[order], t1[order]
+
     def head_hours_lost(self, t0_ns: int, t1_ns: int, heads: int | None = None) -> float:
         """Laser-head hours lost in ``[t0, t1)``: every head of a failed or laser-down
         satellite plus each failed head, summed over events (overlaps counted once per event;
@@ -454,4 +495,10 @@ def schedule_for(scenario, world, grid, heads_per_satellite=None) -> FaultSchedu
     return FaultSchedule.build(cfg, world.constellation, world.ground, t_end,
                                seed=int(scenario.run.seed),
                                heads_per_satellite=heads_per_satellite,
+                               accelerators_per_node=_accelerators_per_node(scenario),
                                where=str(scenario.source or "<scenario>"))
+
+
+def _accelerators_per_node(scenario) -> int:
+    compute = getattr(getattr(scenario, "traffic", None), "compute", None)
+    return int(getattr(compute, "accelerators_per_node", 1) or 1)

@@ -74,6 +74,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -327,6 +328,27 @@ class Job:
         if self._phases is None:
             self._phases = [p for p in self._build() if p is not None]
         return list(self._phases)
+
+    def replace_node(self, old: int, new: int) -> None:
+        """Put network node ``new`` (a spare) in the place of ``old``: same rank, same ring
+        position; the phases are rebuilt (call :meth:`plan` to re-order the ring)."""
+        k = int(np.flatnonzero(self.nodes == old)[0])
+        self.nodes = self.nodes.copy()
+        self.nodes[k] = int(new)
+        ids = np.asarray(self.compute_nodes.node_ids).copy()
+        ids[k] = int(new)
+        self.compute_nodes = dataclasses.replace(self.compute_nodes, node_ids=ids)
+        self._phases = None
+
+    def remove_nodes(self, gone) -> None:
+        """Elastic re-forming: drop network nodes ``gone``; the per-step bytes follow the
+        smaller job (the ring's ``2 (n - 1) / n`` share) once :meth:`plan` has run."""
+        keep = ~np.isin(self.nodes, np.asarray(gone))
+        self.nodes = np.ascontiguousarray(self.nodes[keep])
+        self.compute_nodes = self.compute_nodes.subset(np.flatnonzero(keep))
+        if hasattr(self, "order"):
+            self.order = np.arange(self.n)
+        self._phases = None
 
     def _build(self) -> list[Phase | None]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -92,6 +92,57 @@ class ComputeConfig:
                 raise ScenarioError(f"{where}: [{name}].{key} lists '{dup[0]}' twice")
 
 
+#: Recovery policies of ``[traffic.jobs.resilience]`` (docs/faults.md, "Training that survives").
+RECOVERY_POLICIES = ("none", "restart", "spare", "elastic")
+#: Model state per parameter for mixed-precision Adam: 2 bytes bf16 weights + 12 bytes of fp32
+#: master weights and two moments (ZeRO, Rajbhandari et al. 2020, section 3.1: 16 bytes with
+#: the fp16 gradients, which a checkpoint does not keep).
+CHECKPOINT_BYTES_PER_PARAM = 14.0
+#: Restart cost of a job after an interruption: reload the checkpoint and re-form the
+#: collective (assumed; Llama 3 reports restarts in minutes without a figure).
+DEFAULT_JOB_RESTART_S = 300.0
+
+
+@dataclass(frozen=True)
+class ResilienceConfig:
+    """``[traffic.jobs.resilience]``: checkpoints and what the job does when a node goes down.
+
+    A job is interrupted when one of its nodes is down: a failed satellite (``[faults]``
+    effect ``failed``) or an accelerator restart (``kind = "accelerator"`` events and the
+    radiation process). ``recovery = "none"`` (default) keeps the behaviour without this
+    table: the job ignores node outages and its flows stall while paths are missing.
+    """
+
+    recovery: str = option("none", choices=RECOVERY_POLICIES,
+                           doc="none, restart (roll back, wait for the node), spare (a spare "
+                               "node takes over, roll back) or elastic (go on with fewer nodes)")
+    checkpoint_interval_s: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="time between checkpoints (after the step that ends past it); unset = none")
+    checkpoint_bytes: float | None = option(
+        None, min=0.0, min_inclusive=False,
+        doc="bytes of one checkpoint over the whole job; unset = 14 x model_params (bf16 "
+            "weights + fp32 Adam state)")
+    checkpoint_to: str = option("neighbour", choices=("neighbour", "ground"),
+                                doc="neighbour: each rank sends its shard to the next rank "
+                                    "of the ring over the ISLs; ground: to its nearest "
+                                    "ground station (path delay) over the GSLs")
+    restart_s: float = option(DEFAULT_JOB_RESTART_S, min=0.0,
+                              doc="restart cost after an interruption: reload the checkpoint "
+                                  "and re-form the collective (assumed)")
+    spares: int = option(0, min=0, doc="spare policy: hot spares taken from the compute nodes "
+                         "no job uses")
+    min_nodes: int = option(2, min=2, doc="elastic: fewest nodes the job goes on with")
+
+    def validate(self, name: str, where: str) -> None:
+        if self.recovery == "spare" and self.spares < 1:
+            raise ScenarioError(f"{where}: [{name}].recovery = 'spare' needs spares >= 1 "
+                                "(e.g. spares = 2)")
+        if self.spares and self.recovery != "spare":
+            raise ScenarioError(f"{where}: [{name}].spares only applies to recovery = "
+                                "'spare'")
+
+
 @dataclass(frozen=True)
 class JobConfig:
     """``[[traffic.jobs]]``: one training job.
@@ -132,6 +183,9 @@ class JobConfig:
     start_s: float = option(0.0, min=0.0, doc="time the job starts")
     weight: float = option(1.0, min=0.0, min_inclusive=False,
                            doc="weight of the job's flows in weighted max-min fairness")
+    resilience: ResilienceConfig = option(
+        default_factory=ResilienceConfig,
+        doc="checkpoints and recovery ([traffic.jobs.resilience]; docs/faults.md)")
     # allreduce
     algorithm: str = option("ring", choices=ALLREDUCE_ALGORITHMS, doc="all-reduce algorithm")
     model_params: float = option(7e9, min=0.0, min_inclusive=False,
@@ -204,6 +258,10 @@ class JobConfig:
                 raise ScenarioError(
                     f"{where}: [{name}].top_k = {self.top_k} exceeds the {n_experts} experts "
                     "(nodes x experts_per_node)")
+        if self.resilience.recovery == "elastic" and self.kind != "allreduce":
+            raise ScenarioError(
+                f"{where}: [{name}.resilience].recovery = 'elastic' re-forms a data-parallel "
+                f"ring; a {self.kind} job cannot shrink (use 'restart' or 'spare')")
         self._validate_compute(name, where)
 
     def _model_keys(self) -> list[str]:
