@@ -12,7 +12,7 @@ from ..timegrid import seconds_to_ns
 from .feasibility import FeasibilityLimits, evaluate_links
 from .reasons import DOWN, REASSIGNED
 from .state import link_state
-from .topology import TOPOLOGIES, IslRows, _valid_rows, recheck_assigned
+from .topology import TOPOLOGIES, IslRows, _valid_rows, break_faulted, recheck_assigned
 
 #: Satellites of one plane whose orbital radii differ by more than this are not in-plane
 #: neighbours (one of them is still raising or already lowering its orbit).
@@ -220,18 +220,10 @@ class DynamicTopology:
         a, b, since, acq, review, drain, link_cls = (c[keep] for c in self._columns())
         length = length[keep]
         if self.fault_reason is not None:
-            # [faults]: a fault reason precedes geometry, and a kept link with a failed end (or
-            # beyond its end's working heads) breaks now like an infeasible one.
-            fb = self.fault_reason(br_a, br_b, None)
-            br_reason = np.where(fb != 0, fb, br_reason).astype(np.int8)
-            f = self.fault_reason(a, b, since)
-            hit = f != 0
-            if hit.any():
-                br_a, br_b = np.concatenate([br_a, a[hit]]), np.concatenate([br_b, b[hit]])
-                br_reason = np.concatenate([br_reason, f[hit]]).astype(np.int8)
-                br_len = np.concatenate([br_len, length[hit]])
-                a, b, since, acq, review, drain, link_cls, length = (
-                    c[~hit] for c in (a, b, since, acq, review, drain, link_cls, length))
+            a, b, since, length, (acq, review, drain, link_cls), broken = break_faulted(
+                self.fault_reason, a, b, since, length, (acq, review, drain, link_cls),
+                (br_a, br_b, br_reason, br_len))
+            br_a, br_b, br_reason, br_len = broken
         # Hand-overs whose replacements are up: the old link is released now.
         done = drain <= t_ns
         if done.any():

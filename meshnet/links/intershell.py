@@ -41,7 +41,7 @@ from .dynamic import LIFETIME_HORIZON_S
 from .feasibility import FeasibilityLimits, evaluate_links
 from .reasons import DOWN
 from .state import link_state
-from .topology import FixedTopology, IslRows, _valid_rows, recheck_assigned
+from .topology import FixedTopology, IslRows, _valid_rows, break_faulted, recheck_assigned
 
 #: Nearest free satellites of every other shell that a free satellite proposes as partners.
 CANDIDATES_PER_SHELL = 8
@@ -195,16 +195,9 @@ class InterShellLinks:
         a, b, since, length = self.a[keep], self.b[keep], self.since_ns[keep], length[keep]
 
         if self.fault_reason is not None:
-            # [faults]: as in DynamicTopology.step.
-            fb = self.fault_reason(br_a, br_b, None)
-            br_reason = np.where(fb != 0, fb, br_reason).astype(np.int8)
-            f = self.fault_reason(a, b, since)
-            hit = f != 0
-            if hit.any():
-                br_a, br_b = np.concatenate([br_a, a[hit]]), np.concatenate([br_b, b[hit]])
-                br_reason = np.concatenate([br_reason, f[hit]]).astype(np.int8)
-                br_len = np.concatenate([br_len, length[hit]])
-                a, b, since, length = (c[~hit] for c in (a, b, since, length))
+            a, b, since, length, _, broken = break_faulted(
+                self.fault_reason, a, b, since, length, (), (br_a, br_b, br_reason, br_len))
+            br_a, br_b, br_reason, br_len = broken
         degree = np.bincount(a, minlength=self.n) + np.bincount(b, minlength=self.n)
         if self.head_loss is not None:
             degree = degree + self.head_loss  # failed heads count as taken

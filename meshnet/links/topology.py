@@ -74,6 +74,28 @@ def _valid_rows(r, v):
     return np.isfinite(r).all(axis=1) & np.isfinite(v).all(axis=1)
 
 
+def break_faulted(fault_reason, a, b, since, length, others, broken):
+    """Apply ``[faults]`` to re-checked assigned links (``dynamic``, inter-shell layer).
+
+    A fault reason takes precedence over a geometric one on the links that broke anyway, and a
+    kept link with a failed end (or beyond its end's working heads) breaks now like an
+    infeasible one. ``others`` are further per-link columns filtered like ``a``; ``broken`` is
+    the ``(a, b, reason, length_km)`` rows of :func:`recheck_assigned`.
+    """
+    br_a, br_b, br_reason, br_len = broken
+    fb = fault_reason(br_a, br_b, None)
+    br_reason = np.where(fb != 0, fb, br_reason).astype(np.int8)
+    f = fault_reason(a, b, since)
+    hit = f != 0
+    if hit.any():
+        br_a, br_b = np.concatenate([br_a, a[hit]]), np.concatenate([br_b, b[hit]])
+        br_reason = np.concatenate([br_reason, f[hit]]).astype(np.int8)
+        br_len = np.concatenate([br_len, length[hit]])
+        a, b, since, length = a[~hit], b[~hit], since[~hit], length[~hit]
+        others = tuple(c[~hit] for c in others)
+    return a, b, since, length, others, (br_a, br_b, br_reason, br_len)
+
+
 def recheck_assigned(t_ns: int, t_last_ns: int | None, a, b, r_km, v_km_s, sun_dir,
                      limits: FeasibilityLimits, plane_key):
     """Re-check the assigned links of a stateful topology (``dynamic``, inter-shell layer).
