@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import MeshnetError
+from .errors import MeshnetError, quote_excerpt
 
 DEFAULT_SCENARIO = "starlink_550_training"
 
@@ -304,12 +304,31 @@ def _cmd_planes(args) -> int:
     return 0
 
 
+def run_folder(name, root: Path = Path("runs")) -> Path:
+    """``runs/<name>``, the default output folder of ``meshnet run``, never outside ``runs/``.
+
+    An absolute name or one with a ``..`` part is refused; any other character outside
+    ``A-Z a-z 0-9 . _ -`` (a ``/``, a space, a control character) becomes ``_``.
+    """
+    import re
+
+    text = str(name)
+    parts = re.split(r"[/\\]", text)
+    if (not text.strip() or text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", text)
+            or ".." in parts):
+        raise MeshnetError(
+            f"scenario name {quote_excerpt(text)} cannot name a folder under {root}/ (absolute "
+            "or with '..'); set [run].name to a plain name or pass --out DIR")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip(".") or "run"
+    return root / safe
+
+
 def _cmd_run(args) -> int:
     from .runner import run
 
     sc = _scenario(args)
     grid = _grid(sc, args)
-    out = args.out if args.out is not None else Path("runs") / sc.name
+    out = args.out if args.out is not None else run_folder(sc.name)
     result = run(sc, grid, out, plots=not args.no_plots, progress=not args.quiet)
     print(result.report())
     return 0

@@ -25,3 +25,22 @@ class HypatiaFormatError(MeshnetError):
 
 class NodeNameError(MeshnetError):
     """A node name given on the command line or in a scenario matches no node (or several)."""
+
+
+def quote_excerpt(text, limit: int = 40) -> str:
+    """``text`` from a user's file, quoted for an error message: control and other
+    non-printable characters escaped (``\\x1b``, ``\\n``), at most ``limit`` characters kept
+    (then ``...``), so a binary or huge line cannot flood or drive the terminal.
+
+    Examples
+    --------
+    >>> quote_excerpt("ab\\x1b[2Jc")
+    "'ab\\\\x1b[2Jc'"
+    >>> quote_excerpt("x" * 50, limit=5)
+    "'xxxxx...'"
+    """
+    s = str(text)
+    cut = len(s) > limit
+    esc = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                  for c in s[:limit])
+    return f"'{esc}{'...' if cut else ''}'"

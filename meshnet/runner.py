@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .io.datasets import AtomicParquetWriter, prepare_dir, run_metadata, write_json_atomic
+from .io.datasets import AtomicParquetWriter, output_folder, run_metadata, write_json_atomic
 from .links.reasons import FAULT_REASONS
 from .units import NS_PER_S
 
@@ -317,20 +317,26 @@ def run(scenario, grid, out_dir, plots=True, progress=True):
     variants = comparison_variants(scenario)
     if not variants:
         return run_scenario(scenario, grid, out_dir, plots=plots, progress=progress)
-    out_dir = prepare_dir(Path(out_dir))
-    results = []
-    for label, variant in variants:
-        if progress:
-            print(f"[{label}]", flush=True)
-        results.append((label, run_scenario(variant, grid, out_dir / label, plots=plots,
-                                            progress=progress)))
-    write_json_atomic(out_dir / "comparison.json",
-                      {label: res.summary for label, res in results})
-    return ComparisonResult(out_dir=out_dir, variants=results)
+    final = Path(out_dir)
+    # All variants' sub-folders and comparison.json appear together, in one swap.
+    with output_folder(final) as tmp:
+        results = []
+        for label, variant in variants:
+            if progress:
+                print(f"[{label}]", flush=True)
+            (tmp / label).mkdir()
+            results.append((label, _run_scenario_into(variant, grid, tmp / label, final / label,
+                                                      plots=plots, progress=progress)))
+        write_json_atomic(tmp / "comparison.json",
+                          {label: res.summary for label, res in results})
+    return ComparisonResult(out_dir=final, variants=results)
 
 
 def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResult:
     """Run ``scenario`` over ``grid`` and write datasets, ``summary.json`` and plots.
+
+    ``out_dir`` holds exactly one run: everything is written into a temporary sibling
+    folder that replaces ``out_dir`` only once complete (:func:`meshnet.io.datasets.output_folder`).
 
     Parameters
     ----------
@@ -342,12 +348,19 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
         Receives ``links.parquet``, ``flows.parquet``, ``jobs.parquet``, ``summary.json`` and
         PNG plots.
     """
+    final = Path(out_dir)
+    with output_folder(final) as tmp:
+        return _run_scenario_into(scenario, grid, tmp, final, plots=plots, progress=progress)
+
+
+def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=True):
+    """:func:`run_scenario` writing into the existing folder ``out_dir`` (its result names
+    ``shown_dir``, where the folder will be once swapped in)."""
     from .links import LinkModel
     from .links.model import attach_faults
     from .world import build_world
 
     wall0 = time.perf_counter()
-    out_dir = prepare_dir(Path(out_dir))
     world = build_world(scenario)
     compute, jobs, background = build_traffic(scenario, world)
     engine = make_engine(scenario, world, jobs, background, compute)
@@ -408,7 +421,7 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
 
         write_plots(out_dir, stats, job_rows, map_frame, world,
                     compute_nodes=None if compute is None else compute.node_ids)
-    return RunResult(scenario=scenario, out_dir=out_dir, summary=summary, jobs=job_rows,
+    return RunResult(scenario=scenario, out_dir=Path(shown_dir), summary=summary, jobs=job_rows,
                      wall_s=time.perf_counter() - wall0)
 
 

@@ -12,9 +12,13 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import math
 import os
+import re
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -52,13 +56,115 @@ def prepare_dir(path: Path) -> Path:
 
 
 def temp_name(path: Path) -> Path:
-    """The hidden temporary name an output is written under before it is renamed."""
+    """The hidden temporary name an output is written under before it is renamed.
+
+    ``.<name>.<pid>.tmp`` beside ``path``; :func:`remove_leftovers` removes those of dead
+    processes.
+    """
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+_LEFTOVER = re.compile(r"(?P<pid>\d+)\.(?P<kind>tmp|old)")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but not ours (EPERM)
+        return True
+    return True
+
+
+def remove_leftovers(path) -> None:
+    """Remove temporaries that killed runs left beside ``path`` (``.<name>.<pid>.tmp|old``).
+
+    Only those whose process is gone are touched, so a concurrent run is left alone. If a
+    run was killed between moving the previous output aside and moving the new one in (a
+    window of two renames), ``path`` is missing and the previous output is put back.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    prefix = f".{path.name}."
+    try:
+        entries = [e for e in parent.iterdir() if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for e in sorted(entries, key=lambda e: e.name):
+        m = _LEFTOVER.fullmatch(e.name[len(prefix):])
+        if m is None or _pid_alive(int(m["pid"])):
+            continue
+        if m["kind"] == "old" and not os.path.lexists(path):
+            with contextlib.suppress(OSError):
+                os.replace(e, path)
+                continue
+        _remove(e)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+@contextlib.contextmanager
+def output_folder(path):
+    """Write a whole output folder, which replaces ``path`` only once it is complete.
+
+    Yields a temporary sibling folder ``.<name>.<pid>.tmp``; when the block ends normally
+    the previous ``path`` (if any) is renamed to ``.<name>.<pid>.old``, the temporary folder
+    is renamed to ``path`` and the old one removed. On any exception (KeyboardInterrupt
+    too) the temporary folder is removed and ``path`` is untouched. A kill at any instant
+    thus leaves ``path`` holding the previous run or the new one, never a mix; the next
+    call removes what the killed run left (see :func:`remove_leftovers`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> with output_folder(d) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("x")
+    >>> sorted(p.name for p in d.iterdir())
+    ['a.txt']
+    """
+    final = Path(path)
+    if final.exists() and not final.is_dir():
+        raise MeshnetError(f"--out {final}: exists and is not a folder; choose another --out")
+    parent = prepare_dir(final.parent if str(final.parent) else Path("."))
+    remove_leftovers(final)
+    tmp = temp_name(final)
+    _remove(tmp)
+    try:
+        tmp.mkdir()
+    except OSError as exc:
+        raise MeshnetError(f"{final}: cannot create output folder ({exc.strerror})") from None
+    try:
+        yield tmp
+        old = parent / f".{final.name}.{os.getpid()}.old"
+        if os.path.lexists(final):
+            os.replace(final, old)
+        os.replace(tmp, final)
+        _remove(old)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _check_file_target(path: Path) -> None:
+    if Path(path).is_dir():
+        raise MeshnetError(f"--out {path}: is a folder; name a file to write")
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(tmp_path)`` and rename the result to ``path``; remove it on failure."""
+    _check_file_target(path)
+    remove_leftovers(path)
     tmp = temp_name(path)
     try:
         write(tmp)
@@ -107,7 +213,9 @@ class AtomicParquetWriter(AtomicOutput):
     def __init__(self, path, schema: pa.Schema, metadata: dict | None = None,
                  compression: str = "zstd"):
         self.path = Path(path)
+        _check_file_target(self.path)
         prepare_dir(self.path.parent)
+        remove_leftovers(self.path)
         if metadata:
             schema = schema.with_metadata(metadata)
         self.schema = schema
@@ -134,9 +242,34 @@ class AtomicParquetWriter(AtomicOutput):
             self._tmp.unlink(missing_ok=True)
 
 
+def strict_json(obj) -> object:
+    """``obj`` with every non-finite float (NaN, inf) replaced by None, numpy scalars and
+    arrays as Python values: what strict JSON (RFC 8259) can hold."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k) if not isinstance(k, str) else k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def dumps_strict(obj, **kw) -> str:
+    """``json.dumps`` of :func:`strict_json` ``(obj)``; NaN/inf become ``null``."""
+    return json.dumps(strict_json(obj), allow_nan=False, default=_json_default, **kw)
+
+
 def write_json_atomic(path, obj) -> None:
-    """Write JSON to ``path`` through a temporary file."""
-    text = json.dumps(obj, indent=2, default=_json_default) + "\n"
+    """Write strict JSON (non-finite numbers as ``null``) to ``path`` through a temporary file."""
+    text = dumps_strict(obj, indent=2) + "\n"
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

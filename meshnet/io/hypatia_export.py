@@ -41,7 +41,7 @@ from ..routing.hypatia import (
     hypatia_topology,
 )
 from ..units import NS_PER_S
-from .datasets import AtomicOutput
+from .datasets import AtomicOutput, output_folder, remove_leftovers, temp_name
 
 
 def _number(x: float) -> str:
@@ -89,7 +89,8 @@ class HypatiaStateWriter(AtomicOutput):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / state_dir_name(step_ns, duration_ns)
-        self._tmp = self.out_dir / f".{self.path.name}.{os.getpid()}.tmp"
+        self._tmp = temp_name(self.path)
+        remove_leftovers(self.path)
         if self._tmp.exists():
             shutil.rmtree(self._tmp)
         self._tmp.mkdir()
@@ -570,12 +571,7 @@ def export_scenario_hypatia(scenario, grid, out_dir, *, progress: bool = False,
     jd0 = sgp4_epoch_days(scenario.run.epoch) + 2433281.5
     n_redated = n_failed = 0
     dev_km = np.zeros(n_sats)  # per satellite, over the steps
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with output_folder(out) as tmp:
         tle = [f"{n_orbits} {n_per}\n"]
         for k, sat in enumerate(const.satrecs):
             dated, ok = _at_epoch(sat, jd0)
@@ -619,16 +615,6 @@ def export_scenario_hypatia(scenario, grid, out_dir, *, progress: bool = False,
                 for i in range(len(sub)):
                     writer.add(hypatia_forwarding_state(topo, r_km[i], int(sub.t_ns[i])))
         state_dir = out / writer.path.name
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.{os.getpid()}.old"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ScenarioExport(
         path=out, n_sats=n_sats, n_ground=world.n_ground, n_isls=int(isl_a.shape[0]),
         n_steps=int(t_ns.shape[0]), n_orbits=n_orbits, n_sats_per_orbit=n_per,

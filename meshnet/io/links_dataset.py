@@ -25,7 +25,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ import numpy as np
 from ..errors import MeshnetError
 from ..links.reasons import ACQUIRING, GSL, ISL, KIND_NAMES, REASON_NAMES, STATE_NAMES, UP
 from ..units import NS_PER_S, SECONDS_PER_DAY
-from .datasets import atomic_write, temp_name
+from .datasets import atomic_write, dumps_strict, output_folder, temp_name
 
 #: Rows buffered before a Parquet row group (or CSV block) is written.
 ROWS_PER_PART = 1 << 20
@@ -358,6 +357,21 @@ class _Writer:
 
 def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress: bool = True,
                         world=None, tables=None) -> LinksSummary:
+    """Write the link-availability dataset into ``out_dir``, which holds exactly one run.
+
+    Everything is written into a temporary sibling folder that replaces ``out_dir`` only
+    once complete (:func:`meshnet.io.datasets.output_folder`); the parameters and result are
+    those of :func:`_write_links_into`.
+    """
+    if fmt not in ("parquet", "csv"):
+        raise MeshnetError(f"unknown dataset format {fmt!r}; use 'parquet' or 'csv'")
+    with output_folder(out_dir) as tmp:
+        return _write_links_into(scenario, grid, tmp, fmt, progress, world, tables,
+                                 shown_dir=Path(out_dir))
+
+
+def _write_links_into(scenario, grid, out_dir, fmt: str = "parquet", progress: bool = True,
+                      world=None, tables=None, shown_dir=None) -> LinksSummary:
     """Run the link model over ``grid`` and write the link-availability dataset.
 
     Parameters
@@ -391,9 +405,7 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
     if fmt not in ("parquet", "csv"):
         raise MeshnetError(f"unknown dataset format {fmt!r}; use 'parquet' or 'csv'")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise MeshnetError(f"{out_dir} exists and is not a directory; choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    shown = Path(shown_dir) if shown_dir is not None else out_dir
     if world is None:
         world = build_world(scenario)
     model = link_model(scenario, grid, world)
@@ -445,7 +457,7 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
                                        acc.fault_link_s(), model.n_terminals)
         write_faults(out_dir / "faults.parquet", model.faults,
                      {k.encode(): v.encode() for k, v in meta.items()})
-        files["faults"] = str(out_dir / "faults.parquet")
+        files["faults"] = str(shown / "faults.parquet")
     per_link = acc.per_link(model.node_names)
     summary_path = out_dir / f"links_summary.{fmt}"
     if fmt == "parquet":
@@ -457,11 +469,11 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
             per_link.cast(pa.schema([(f.name, pa.string()) if pa.types.is_dictionary(f.type)
                                      else f for f in per_link.schema])), p))
     json_path = out_dir / "links_summary.json"
-    files = {"dataset": str(path), "per-link summary": str(summary_path),
-             "mesh summary": str(json_path), **files}
+    files = {"dataset": str(shown / path.name), "per-link summary": str(shown / summary_path.name),
+             "mesh summary": str(shown / json_path.name), **files}
 
     def dump(p):
-        p.write_text(json.dumps({"mesh": mesh, "files": files}, indent=2, allow_nan=True)
+        p.write_text(dumps_strict({"mesh": mesh, "files": files}, indent=2)
                      + "\n", encoding="utf-8")
 
     atomic_write(json_path, dump)

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Registry
-from ..errors import MeshnetError, ScenarioError
+from ..errors import MeshnetError, ScenarioError, quote_excerpt
 from .feasibility import FeasibilityLimits, evaluate_links
 from .state import LinkStates
 
@@ -322,7 +322,7 @@ def read_links_file(path: Path, n_sats: int) -> np.ndarray:
             a, b = (int(x) for x in parts)
         except ValueError:
             raise ScenarioError(f"{path}:{lineno}: expected two satellite ids 'a b', found "
-                                f"{line.strip()!r}") from None
+                                f"{quote_excerpt(line.strip())}") from None
         for x in (a, b):
             if not 0 <= x < n_sats:
                 raise ScenarioError(f"{path}:{lineno}: satellite id {x} is outside "

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ScenarioError
+from ..errors import ScenarioError, quote_excerpt
 from .config import GroundConfig
 from .constellation import resolve_path
 
@@ -189,7 +189,7 @@ def read_ground_csv(path: Path | str, display: str | None = None) -> GroundStati
                 if unknown or row[:3] != ["name", "lat_deg", "lon_deg"]:
                     raise ScenarioError(
                         f"{where}:{lineno}: header must start name,lat_deg,lon_deg and may add "
-                        f"elevation_m,population; found {','.join(row)}")
+                        f"elevation_m,population; found {quote_excerpt(','.join(row))}")
                 columns = tuple(row)
                 continue
             cols = columns or _COLUMNS[:len(row)]
@@ -203,8 +203,9 @@ def read_ground_csv(path: Path | str, display: str | None = None) -> GroundStati
             if not name:
                 raise ScenarioError(f"{where}:{lineno}: empty station name")
             if name in seen:
-                raise ScenarioError(f"{where}:{lineno}: duplicate station name '{name}' "
-                                    f"(first on line {seen[name]}); names must be unique")
+                raise ScenarioError(f"{where}:{lineno}: duplicate station name "
+                                    f"{quote_excerpt(name)} (first on line {seen[name]}); "
+                                    "names must be unique")
             seen[name] = lineno
             values = {}
             for key in ("lat_deg", "lon_deg", "elevation_m", "population"):
@@ -212,15 +213,17 @@ def read_ground_csv(path: Path | str, display: str | None = None) -> GroundStati
                 if text == "":
                     values[key] = 0.0 if key == "elevation_m" else math.nan
                     if key in ("lat_deg", "lon_deg"):
-                        raise ScenarioError(f"{where}:{lineno}: missing {key} for '{name}'")
+                        raise ScenarioError(
+                            f"{where}:{lineno}: missing {key} for {quote_excerpt(name)}")
                     continue
                 try:
                     values[key] = float(text)
                 except ValueError:
                     raise ScenarioError(f"{where}:{lineno}: {key} expected a number, found "
-                                        f"'{text}'") from None
+                                        f"{quote_excerpt(text)}") from None
                 if not math.isfinite(values[key]):
-                    raise ScenarioError(f"{where}:{lineno}: {key} must be finite, found {text}")
+                    raise ScenarioError(
+                        f"{where}:{lineno}: {key} must be finite, found {quote_excerpt(text)}")
             if not -90.0 <= values["lat_deg"] <= 90.0:
                 raise ScenarioError(f"{where}:{lineno}: lat_deg {values['lat_deg']} out of "
                                     "[-90, 90]; columns are name,lat_deg,lon_deg")

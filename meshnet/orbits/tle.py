@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from sgp4.api import Satrec, SatrecArray
 
-from ..errors import TLEError
+from ..errors import TLEError, quote_excerpt
 from .constellation import Constellation, ShellInfo
 
 _TAU = 2.0 * math.pi
@@ -75,7 +75,7 @@ def _check_line(line: str, which: str, where: str, lineno: int) -> None:
                        "expected 69 (remove the extra characters)")
     if not line[68].isdigit():
         raise TLEError(f"{where}:{lineno}: TLE line {which} has no checksum digit in column 69 "
-                       f"(found '{line[68]}')")
+                       f"(found {quote_excerpt(line[68])})")
     expected = tle_checksum(line)
     if int(line[68]) != expected:
         raise TLEError(f"{where}:{lineno}: bad checksum on TLE line {which}: column 69 says "
@@ -113,8 +113,9 @@ def parse_tle_lines(lines: list[str], where: str = "<tle>", first_lineno: int = 
             _check_line(line, "2", where, lineno)
             line1, lineno1 = pending1
             if line1[2:7] != line[2:7]:
-                raise TLEError(f"{where}:{lineno}: catalogue number '{line[2:7].strip()}' on "
-                               f"line 2 differs from '{line1[2:7].strip()}' on line {lineno1} "
+                raise TLEError(f"{where}:{lineno}: catalogue number "
+                               f"{quote_excerpt(line[2:7].strip())} on line 2 differs from "
+                               f"{quote_excerpt(line1[2:7].strip())} on line {lineno1} "
                                "(lines from different satellites)")
             if name is not None and name_lineno != lineno1 - 1:
                 name = None  # a stale name line that belonged to nothing
@@ -125,13 +126,16 @@ def parse_tle_lines(lines: list[str], where: str = "<tle>", first_lineno: int = 
             continue
         if pending1 is not None:
             raise TLEError(f"{where}:{lineno}: expected TLE line 2 after line {pending1[1]}, "
-                           f"found '{line[:30]}' (line 2 is missing or does not start with '2 ')")
+                           f"found {quote_excerpt(line, 30)} (line 2 is missing or does not "
+                           "start with '2 ')")
         if line[:1] in "12" and line[1:2] in ("", " "):
-            raise TLEError(f"{where}:{lineno}: malformed TLE line {line[0]} '{line[:30]}' "
+            raise TLEError(f"{where}:{lineno}: malformed TLE line {line[0]} "
+                           f"{quote_excerpt(line, 30)} "
                            "(columns 3-7 must hold the catalogue number)")
         if name is not None and name_lineno == lineno - 1:
-            raise TLEError(f"{where}:{lineno}: two name lines in a row ('{name}', "
-                           f"'{line.strip()[:30]}'); a TLE line 1 is missing or corrupt")
+            raise TLEError(f"{where}:{lineno}: two name lines in a row "
+                           f"({quote_excerpt(name, 30)}, {quote_excerpt(line.strip(), 30)}); "
+                           "a TLE line 1 is missing or corrupt")
         text = line.strip()
         name = text[2:].strip() if text.startswith("0 ") else text
         name_lineno = lineno
