@@ -359,3 +359,20 @@ def test_written_json_outputs_are_strict(tmp_path):
         text = path.read_text()
         assert "NaN" not in text and "Infinity" not in text
         _strict_load(path)
+
+
+def test_export_hypatia_swaps_whole_folder_and_removes_leftovers(tmp_path):
+    scenario = _scenario(tmp_path)
+    out = tmp_path / "net"
+    dead = _dead_pid()
+    (tmp_path / f".net.{dead}.tmp").mkdir()
+    assert main(["export-hypatia", str(scenario), "--duration", "4", "--step", "2", "--out",
+                 str(out), "-q"]) == 0
+    first = sorted(p.name for p in out.iterdir())
+    assert "tles.txt" in first and any(n.startswith("dynamic_state_") for n in first)
+    # A second export with another step replaces the folder whole: no state of the first.
+    assert main(["export-hypatia", str(scenario), "--duration", "4", "--step", "1", "--out",
+                 str(out), "-q"]) == 0
+    states = [p.name for p in out.iterdir() if p.name.startswith("dynamic_state_")]
+    assert states == ["dynamic_state_1000ms_for_4s"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net", "small.toml", "st.csv"]
