@@ -296,6 +296,10 @@ class ComparisonResult:
         return "\n".join(lines)
 
 
+# Files that show a folder holds an earlier run (replaced whole by the next run into it).
+RUN_MARKERS = ("summary.json", "comparison.json", "links.parquet")
+
+
 def comparison_variants(scenario) -> list:
     """``(label, scenario)`` for every variant the ``[compare]`` table asks for."""
     import dataclasses
@@ -319,7 +323,7 @@ def run(scenario, grid, out_dir, plots=True, progress=True):
         return run_scenario(scenario, grid, out_dir, plots=plots, progress=progress)
     final = Path(out_dir)
     # All variants' sub-folders and comparison.json appear together, in one swap.
-    with output_folder(final) as tmp:
+    with output_folder(final, RUN_MARKERS) as tmp:
         results = []
         for label, variant in variants:
             if progress:
@@ -349,7 +353,7 @@ def run_scenario(scenario, grid, out_dir, plots=True, progress=True) -> RunResul
         PNG plots.
     """
     final = Path(out_dir)
-    with output_folder(final) as tmp:
+    with output_folder(final, RUN_MARKERS) as tmp:
         return _run_scenario_into(scenario, grid, tmp, final, plots=plots, progress=progress)
 
 

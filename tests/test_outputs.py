@@ -252,6 +252,7 @@ def test_compare_variants_swap_as_one(tmp_path):
                         + '\n[compare]\nrouting = ["shortest_delay", "ecmp"]\n')
     out = tmp_path / "out"
     out.mkdir()
+    (out / "comparison.json").write_text("{}")
     (out / "stale.txt").write_text("from an earlier run")
     assert main(["run", str(scenario), "--duration", "6", "--out", str(out), "-q",
                  "--no-plots"]) == 0
@@ -376,3 +377,18 @@ def test_export_hypatia_swaps_whole_folder_and_removes_leftovers(tmp_path):
     states = [p.name for p in out.iterdir() if p.name.startswith("dynamic_state_")]
     assert states == ["dynamic_state_1000ms_for_4s"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net", "small.toml", "st.csv"]
+
+
+@pytest.mark.parametrize("command", ["run", "links"])
+def test_refuses_to_replace_a_foreign_or_current_folder(tmp_path, monkeypatch, capsys, command):
+    scenario = _scenario(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for out in (mine, tmp_path, Path(".")):
+        monkeypatch.chdir(tmp_path)
+        code = main([command, str(scenario), "--duration", "4", "--out", str(out), "-q"])
+        err = capsys.readouterr().err
+        assert code == 2 and "--out" in _one_line(err)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "small.toml", "st.csv"]

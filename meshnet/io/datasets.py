@@ -114,7 +114,7 @@ def _remove(p: Path) -> None:
 
 
 @contextlib.contextmanager
-def output_folder(path):
+def output_folder(path, markers: tuple[str, ...] = ()):
     """Write a whole output folder, which replaces ``path`` only once it is complete.
 
     Yields a temporary sibling folder ``.<name>.<pid>.tmp``; when the block ends normally
@@ -123,6 +123,10 @@ def output_folder(path):
     too) the temporary folder is removed and ``path`` is untouched. A kill at any instant
     thus leaves ``path`` holding the previous run or the new one, never a mix; the next
     call removes what the killed run left (see :func:`remove_leftovers`).
+
+    An existing ``path`` is replaced only if it is empty or holds one of ``markers`` (files
+    an earlier output of the same kind writes), so ``--out`` naming some other folder
+    (a home folder, the current folder) is refused rather than swapped away.
 
     Examples
     --------
@@ -133,17 +137,31 @@ def output_folder(path):
     >>> sorted(p.name for p in d.iterdir())
     ['a.txt']
     """
-    final = Path(path)
+    shown = Path(path)
+    final = Path(os.path.abspath(shown))
     if final.exists() and not final.is_dir():
-        raise MeshnetError(f"--out {final}: exists and is not a folder; choose another --out")
-    parent = prepare_dir(final.parent if str(final.parent) else Path("."))
+        raise MeshnetError(f"--out {shown}: exists and is not a folder; choose another --out")
+    cwd = Path(os.path.abspath(os.getcwd()))
+    if final == cwd or final in cwd.parents:
+        raise MeshnetError(f"--out {shown}: is the current folder or holds it; name a new "
+                           "folder for the outputs")
+    if final.is_dir() and markers and not any((final / m).exists() for m in markers):
+        try:
+            empty = not any(final.iterdir())
+        except OSError as exc:
+            raise MeshnetError(f"--out {shown}: cannot read the folder ({exc.strerror})") from None
+        if not empty:
+            raise MeshnetError(
+                f"--out {shown}: exists and holds files not from an earlier meshnet output "
+                f"(no {' or '.join(markers)}); name a new or empty folder, it is replaced whole")
+    parent = prepare_dir(final.parent)
     remove_leftovers(final)
     tmp = temp_name(final)
     _remove(tmp)
     try:
         tmp.mkdir()
     except OSError as exc:
-        raise MeshnetError(f"{final}: cannot create output folder ({exc.strerror})") from None
+        raise MeshnetError(f"{shown}: cannot create output folder ({exc.strerror})") from None
     try:
         yield tmp
         old = parent / f".{final.name}.{os.getpid()}.old"

@@ -571,7 +571,7 @@ def export_scenario_hypatia(scenario, grid, out_dir, *, progress: bool = False,
     jd0 = sgp4_epoch_days(scenario.run.epoch) + 2433281.5
     n_redated = n_failed = 0
     dev_km = np.zeros(n_sats)  # per satellite, over the steps
-    with output_folder(out) as tmp:
+    with output_folder(out, ("tles.txt",)) as tmp:
         tle = [f"{n_orbits} {n_per}\n"]
         for k, sat in enumerate(const.satrecs):
             dated, ok = _at_epoch(sat, jd0)

@@ -365,7 +365,7 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
     """
     if fmt not in ("parquet", "csv"):
         raise MeshnetError(f"unknown dataset format {fmt!r}; use 'parquet' or 'csv'")
-    with output_folder(out_dir) as tmp:
+    with output_folder(out_dir, ("links_summary.json", "links.parquet", "links.csv")) as tmp:
         return _write_links_into(scenario, grid, tmp, fmt, progress, world, tables,
                                  shown_dir=Path(out_dir))
 
