@@ -336,9 +336,9 @@ def _dask_client(address: str, workers: int | None):
         return Client(address, timeout=DASK_CONNECT_TIMEOUT_S), None
     except Exception as exc:  # noqa: BLE001 - any failure to connect is the user's address
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise MeshnetError(f"--dask {address!r}: cannot reach a Dask scheduler within "
-                           f"{DASK_CONNECT_TIMEOUT_S:g} s ({first}); give tcp://HOST:PORT "
-                           f"of a running scheduler") from None
+        raise MeshnetError(f"--dask {address!r}: no Dask scheduler answered ({first}; waited "
+                           f"at most {DASK_CONNECT_TIMEOUT_S:g} s); give tcp://HOST:PORT of "
+                           f"a running scheduler") from None
 
 
 def make_executor(workers: int | None = None, dask_address: str | None = None):

@@ -110,3 +110,132 @@ def test_windows_reproduce_single_process_dataset_bit_for_bit(tmp_path, kind, n_
     for key, value in single.mesh.items():
         if key != "created_utc":
             assert split.mesh[key] == value or (value != value and split.mesh[key] != value), key
+
+
+# -- the command line: flags, and workers that behave -------------------------------------
+
+
+def _meshnet(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "meshnet", *args], capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+@pytest.fixture()
+def scenario_file(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO)
+    return path
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--workers", "2", "--dask", "tcp://127.0.0.1:8786"], "conflict"),
+    (["--windows", "3"], "--windows needs"),
+    (["--workers", "0"], "--workers must"),
+    (["--workers", "2", "--windows", "0"], "--windows must"),
+])
+def test_worker_flags_are_checked(tmp_path, scenario_file, flags, words):
+    res = _meshnet("links", str(scenario_file), "--out", str(tmp_path / "o"), "-q", *flags)
+    assert res.returncode == 2 and words in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_malformed_dask_address_is_one_line(tmp_path, scenario_file):
+    pytest.importorskip("distributed")
+    res = _meshnet("links", str(scenario_file), "--out", str(tmp_path / "o"), "-q",
+                   "--dask", "notanaddress")
+    assert res.returncode == 2 and "--dask" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_more_workers_than_cores_is_clamped_with_a_note(tmp_path, scenario_file):
+    res = _meshnet("links", str(scenario_file), "--out", str(tmp_path / "o"), "-q",
+                   "--workers", "999")
+    assert res.returncode == 0, res.stderr
+    assert "clamped" in res.stderr
+    single = _meshnet("links", str(scenario_file), "--out", str(tmp_path / "one"), "-q")
+    assert single.returncode == 0
+    assert pq.read_table(tmp_path / "o" / "links.parquet").equals(
+        pq.read_table(tmp_path / "one" / "links.parquet"))
+
+
+def _children(pid: int) -> list[int]:
+    """Live descendants of ``pid`` (from /proc)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _start_worker_run(tmp_path, scenario_file):
+    """A ``links --workers 2`` run, returned once its worker processes exist."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meshnet", "links", str(scenario_file), "--out",
+         str(tmp_path / "o"), "-q", "--workers", "2", "--windows", "2", "--duration", "36000",
+         "--step", "1"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "stderr.txt").open("w"), text=True)
+    deadline = time.monotonic() + 60
+    kids: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        kids = _children(proc.pid)
+        if len(kids) >= 2:
+            break
+        time.sleep(0.1)
+    if len(kids) < 2:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"no workers started: {(tmp_path / 'stderr.txt').read_text()[-2000:]}")
+    time.sleep(1.0)  # let the workers start their windows
+    return proc, kids
+
+
+pytestmark_linux = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
+                                      reason="needs Linux /proc")
+
+
+@pytestmark_linux
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_their_parent(tmp_path, scenario_file, sig):
+    proc, kids = _start_worker_run(tmp_path, scenario_file)
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.1)
+    left = [k for k in kids if _alive(k)]
+    for k in left:
+        os.kill(k, signal.SIGKILL)  # tidy up after a failure
+    assert not left, "worker processes outlived their parent"
+
+
+@pytestmark_linux
+def test_ctrl_c_ends_a_worker_run_without_traceback(tmp_path, scenario_file):
+    proc, kids = _start_worker_run(tmp_path, scenario_file)
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail("Ctrl-C did not end the run")
+    err = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode != 0
+    assert "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.1)
+    assert not any(_alive(k) for k in kids)
