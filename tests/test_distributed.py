@@ -89,11 +89,17 @@ def _static(tmp_path):
     return replace(sc, links=replace(sc.links, topology="static", static_file=str(path)))
 
 
+#: Ground stations under the distance rule (Hypatia's GSL reach): stateless, so exact too.
+GSL_DISTANCE = SCENARIO.replace('stations = "none"',
+                                'stations = "top100"\nmax_gsl_length_km = 1089.686')
+
+
 @pytest.mark.parametrize("kind,n_windows", [("plus_grid", 3), ("plus_grid", 7),
-                                            ("static", 4), ("cluster", 5)])
+                                            ("static", 4), ("cluster", 5), ("gsl_distance", 3)])
 def test_windows_reproduce_single_process_dataset_bit_for_bit(tmp_path, kind, n_windows):
     sc = {"plus_grid": lambda: parse_scenario(SCENARIO), "static": lambda: _static(tmp_path),
-          "cluster": lambda: parse_scenario(CLUSTER)}[kind]()
+          "cluster": lambda: parse_scenario(CLUSTER),
+          "gsl_distance": lambda: parse_scenario(GSL_DISTANCE)}[kind]()
     grid = sc.grid()
     single = write_links_dataset(sc, grid, tmp_path / "one", progress=False,
                                  tables=link_tables(sc, grid, chunk_steps=CHUNK))
@@ -105,6 +111,8 @@ def test_windows_reproduce_single_process_dataset_bit_for_bit(tmp_path, kind, n_
     a = pq.read_table(tmp_path / "one" / "links.parquet")
     b = pq.read_table(tmp_path / "split" / "links.parquet")
     assert a.num_rows == b.num_rows > 0
+    if kind == "gsl_distance":
+        assert "gsl" in set(a.column("kind").to_pylist())
     # Same states, reasons and float values bit for bit (pyarrow's equality is exact).
     assert a.equals(b)
     for key, value in single.mesh.items():
