@@ -94,19 +94,29 @@ GSL_DISTANCE = SCENARIO.replace('stations = "none"',
                                 'stations = "top100"\nmax_gsl_length_km = 1089.686')
 
 
+#: 1,600 satellites, 1 s steps, chunks of 160 steps: large enough batches that propagation
+#: interpolates between knots (n_sats x chunk >= 200,000), whose placement follows the chunk.
+INTERP = (SCENARIO.replace("planes = 12", "planes = 40").replace("sats_per_plane = 12",
+                                                                  "sats_per_plane = 40")
+          .replace("duration_s = 240", "duration_s = 480").replace("step_s = 2", "step_s = 1"))
+
+
 @pytest.mark.parametrize("kind,n_windows", [("plus_grid", 3), ("plus_grid", 7),
-                                            ("static", 4), ("cluster", 5), ("gsl_distance", 3)])
+                                            ("static", 4), ("cluster", 5), ("gsl_distance", 3),
+                                            ("interp", 3)])
 def test_windows_reproduce_single_process_dataset_bit_for_bit(tmp_path, kind, n_windows):
     sc = {"plus_grid": lambda: parse_scenario(SCENARIO), "static": lambda: _static(tmp_path),
           "cluster": lambda: parse_scenario(CLUSTER),
-          "gsl_distance": lambda: parse_scenario(GSL_DISTANCE)}[kind]()
+          "gsl_distance": lambda: parse_scenario(GSL_DISTANCE),
+          "interp": lambda: parse_scenario(INTERP)}[kind]()
     grid = sc.grid()
+    chunk = 160 if kind == "interp" else CHUNK
     single = write_links_dataset(sc, grid, tmp_path / "one", progress=False,
-                                 tables=link_tables(sc, grid, chunk_steps=CHUNK))
+                                 tables=link_tables(sc, grid, chunk_steps=chunk))
     with ThreadPoolExecutor(2) as ex:
         split = write_links_dataset(
             sc, grid, tmp_path / "split", progress=False,
-            tables=windowed_link_tables(sc, grid, ex, n_windows, workers=2, chunk_steps=CHUNK,
+            tables=windowed_link_tables(sc, grid, ex, n_windows, workers=2, chunk_steps=chunk,
                                         spool=n_windows % 2 == 1))
     a = pq.read_table(tmp_path / "one" / "links.parquet")
     b = pq.read_table(tmp_path / "split" / "links.parquet")
