@@ -143,6 +143,26 @@ def _prime_fixed_topology(model, constellation, grid, chunk: int) -> None:
     base.states = LinkStates(base.a.shape[0], base.cfg.acquisition_s, base.cfg.warm_start)
 
 
+_SPOOL_PREFIX = "meshnet-windows-"
+
+
+def _remove_stale_spools() -> None:
+    """Delete the spool folders of killed runs (their process, named in the folder, is gone)."""
+    import shutil
+
+    for path in Path(tempfile.gettempdir()).glob(f"{_SPOOL_PREFIX}*-*"):
+        try:
+            pid = int(path.name[len(_SPOOL_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _read_spool(path: str):
     try:
         with open(path, "rb") as fh:
@@ -204,7 +224,10 @@ def _run_plan(scenario, grid, executor, plan, chunk, in_flight, spool, progress)
         from tqdm import tqdm
 
         bar = tqdm(total=len(grid), unit="steps", dynamic_ncols=True, leave=False)
-    spool_dir = tempfile.mkdtemp(prefix="meshnet-windows-") if spool else None
+    spool_dir = None
+    if spool:
+        _remove_stale_spools()
+        spool_dir = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-")
     pending: deque = deque()
     it = iter(plan)
 

@@ -257,3 +257,20 @@ def test_ctrl_c_ends_a_worker_run_without_traceback(tmp_path, scenario_file):
     while time.monotonic() < deadline and any(_alive(k) for k in kids):
         time.sleep(0.1)
     assert not any(_alive(k) for k in kids)
+
+
+def test_spool_folders_of_killed_runs_are_removed(tmp_path, monkeypatch):
+    import tempfile
+
+    from meshnet import distributed
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"meshnet-windows-{dead.pid}-abc"
+    live = tmp_path / f"meshnet-windows-{os.getpid()}-abc"
+    for d in (stale, live):
+        d.mkdir()
+        (d / "window-000000000-x.pkl").write_bytes(b"x")
+    distributed._remove_stale_spools()
+    assert not stale.exists() and live.exists()
