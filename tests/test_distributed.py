@@ -238,6 +238,12 @@ def test_workers_die_with_their_parent(tmp_path, scenario_file, sig):
     for k in left:
         os.kill(k, signal.SIGKILL)  # tidy up after a failure
     assert not left, "worker processes outlived their parent"
+    import tempfile
+
+    from meshnet.distributed import _remove_stale_spools
+
+    _remove_stale_spools()  # what the next worker run does first
+    assert not list(Path(tempfile.gettempdir()).glob(f"meshnet-windows-{proc.pid}-*"))
 
 
 @pytestmark_linux
