@@ -234,20 +234,68 @@ def _cmd_positions(args) -> int:
 
 
 def _cmd_links(args) -> int:
-    from .io.links_dataset import write_links_dataset
+    import contextlib
 
     sc = _scenario(args)
     grid = _grid(sc, args)
-    tables = None
+    pool = _links_workers(args, sc, grid)
+    with pool if pool is not None else contextlib.nullcontext():
+        return _links_run(args, sc, grid, pool)
+
+
+def _links_workers(args, sc, grid):
+    """Validate ``--workers``/``--dask``/``--windows``; the worker pool to use, or None."""
+    import os
+
+    if args.workers is not None and args.dask:
+        raise MeshnetError("--workers and --dask conflict: give one (a Dask cluster has its "
+                           "own workers)")
+    if args.windows is not None and not (args.workers or args.dask):
+        raise MeshnetError("--windows needs --workers N or --dask ADDRESS")
+    if args.windows is not None and args.windows < 1:
+        raise MeshnetError(f"--windows must be at least 1, found {args.windows}")
     if args.workers is not None and args.workers < 1:
         raise MeshnetError(f"--workers must be at least 1, found {args.workers}")
-    if args.workers or args.dask:
-        from .distributed import make_executor, windowed_link_tables
+    if not (args.workers or args.dask):
+        return None
+    from .distributed import Workers
 
-        executor = make_executor(args.workers, args.dask)
-        n_windows = args.windows or 4 * max(1, getattr(executor, "_max_workers", 1) or 1)
-        tables = windowed_link_tables(sc, grid, executor, n_windows, progress=not args.quiet)
-    world = meter = None
+    workers = args.workers
+    if workers:
+        cores = os.cpu_count() or 1
+        if workers > cores:
+            print(f"meshnet: note: --workers {workers} clamped to {cores} (CPU cores)",
+                  file=sys.stderr)
+            workers = cores
+        if args.windows is not None and workers > args.windows:
+            print(f"meshnet: note: --workers {workers} clamped to {args.windows} "
+                  f"(--windows)", file=sys.stderr)
+            workers = args.windows
+        if workers > len(grid):
+            workers = max(1, len(grid))
+    return Workers(workers, args.dask)
+
+
+def _links_run(args, sc, grid, pool) -> int:
+    from .io.links_dataset import write_links_dataset
+
+    tables = None
+    world = None
+    if pool is not None:
+        from .distributed import windowed_link_tables
+        from .links.model import _chunk_steps
+        from .world import build_world
+
+        world = build_world(sc)
+        chunk = _chunk_steps(len(world.constellation.names))
+        n_chunks = -(-len(grid) // chunk)
+        if args.windows is not None and args.windows > n_chunks:
+            print(f"meshnet: note: --windows {args.windows} clamped to {n_chunks} (windows "
+                  f"start on propagation chunks of {chunk} steps)", file=sys.stderr)
+        tables = windowed_link_tables(sc, grid, pool.executor, args.windows,
+                                      progress=not args.quiet, workers=pool.n_workers,
+                                      chunk_steps=chunk, spool=pool.spool)
+    meter = None
     if args.warmup is not None:
         from .links.fleet import FleetMeter
         from .links.model import link_tables
@@ -255,7 +303,7 @@ def _cmd_links(args) -> int:
 
         if args.warmup < 0:
             raise MeshnetError(f"--warmup must be >= 0 s, found {args.warmup}")
-        world = build_world(sc)
+        world = world or build_world(sc)
         meter = FleetMeter(world.n_sats, sc.links.n_terminals, args.warmup)
         if tables is None:
             tables = link_tables(sc, grid, progress=not args.quiet, world=world)

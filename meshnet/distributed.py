@@ -1,7 +1,11 @@
 """Split a run along the time axis: windows of steps computed on workers, in order.
 
 Every window is computed by a fresh link model that starts ``warm-up`` steps before the
-window and discards them, so that acquisition timers and terminal occupancy are in the right
+window and discards them. Windows and warm-ups start on the propagation chunks of the
+single-process run (:func:`meshnet.links.model.model_tables`), so every step is propagated
+from the same sub-grid (same interpolation knots, same engine) and its floats are bit for bit
+the single-process ones; the link model is built on the whole run's grid, so fault schedules
+are the run's, so that acquisition timers and terminal occupancy are in the right
 state when the window begins. For topologies whose links follow from geometry alone
 (``plus_grid``, ``static``, ``cluster``) a warm-up longer than ``acquisition_s`` gives exactly
 the single-process result (tested). ``dynamic`` assignment depends on the whole history;
@@ -20,12 +24,20 @@ Examples
 --------
 >>> window_bounds(10, 3)
 [(0, 3), (3, 7), (7, 10)]
+>>> window_plan(1000, 100, 4, 150)
+[(0, 0, 200), (0, 200, 500), (300, 500, 800), (600, 800, 1000)]
 """
 
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import signal
+import sys
+import tempfile
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
@@ -38,12 +50,39 @@ DYNAMIC_WARMUP_S = 300.0
 #: Extra warm-up for the ground antennas (elevation rule), whose holdings depend on history.
 GSL_WARMUP_S = 600.0
 
+#: Seconds ``--dask ADDRESS`` waits for the scheduler before giving up.
+DASK_CONNECT_TIMEOUT_S = 10.0
+
 
 def window_bounds(n_steps: int, n_windows: int) -> list[tuple[int, int]]:
     """Split ``range(n_steps)`` into ``n_windows`` contiguous, nearly equal windows."""
     n_windows = max(1, min(int(n_windows), n_steps))
     edges = np.linspace(0, n_steps, n_windows + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def window_plan(n_steps: int, chunk: int, n_windows: int,
+                warm: int) -> list[tuple[int, int, int]]:
+    """Windows ``(w0, a, b)`` on the propagation chunks of the single-process run.
+
+    Steps ``a:b`` are reported; the model starts at ``w0 <= a`` (at least ``warm`` steps
+    earlier, or the run's start), and ``w0``, ``a`` and ``b`` (unless it is ``n_steps``) are
+    multiples of ``chunk``, so every step is propagated from the single-process sub-grid.
+    """
+    chunk = max(1, int(chunk))
+    n_chunks = -(-n_steps // chunk)
+    warm_chunks = -(-max(0, int(warm)) // chunk)
+    plan = []
+    for ca, cb in window_bounds(n_chunks, n_windows):
+        plan.append((max(0, ca - warm_chunks) * chunk, ca * chunk, min(cb * chunk, n_steps)))
+    return plan
+
+
+def default_windows(n_steps: int, chunk: int, warm: int, workers: int) -> int:
+    """Windows of at least four warm-ups (so warm-up costs at most a quarter), >= ``workers``."""
+    length = max(chunk, 4 * warm)
+    n_chunks = -(-n_steps // max(1, chunk))
+    return max(1, min(n_chunks, max(int(workers), -(-n_steps // length))))
 
 
 def warmup_steps(scenario, step_s: float) -> int:
@@ -58,56 +97,155 @@ def warmup_steps(scenario, step_s: float) -> int:
     return int(math.ceil(warm_s / step_s))
 
 
-def _window_tables(scenario, grid, start: int, stop: int, warm: int):
-    """Worker: link tables of steps ``start:stop`` of ``grid`` (a list of (t_ns, table))."""
+def _window_tables(scenario, grid, w0: int, a: int, b: int, chunk: int,
+                   spool_dir: str | None = None):
+    """Worker: link tables of steps ``a:b`` of ``grid``, the model started at step ``w0``.
+
+    Returns a list of ``(t_ns, table)``, or with ``spool_dir`` the path of a file of pickled
+    ``(t_ns, table)`` records (so a window never sits whole in memory).
+    """
     from .links.model import link_model, model_tables
-    from .timegrid import TimeGrid
     from .world import build_world
 
     world = build_world(scenario)
-    step_ns = grid.step_ns if len(grid) > 1 else int(scenario.run.step_s * NS_PER_S)
-    first = int(grid.t_ns[start]) - warm * step_ns
-    t_ns = np.concatenate([first + step_ns * np.arange(warm, dtype=np.int64),
-                           grid.t_ns[start:stop]])
-    # Warm-up steps before the epoch are fine: SGP4 propagates backwards as well.
-    sub = TimeGrid(grid.epoch, t_ns)
-    model = link_model(scenario, sub, world)
-    out = []
-    for k, (t, table) in enumerate(model_tables(model, world.constellation, sub)):
-        if k >= warm:
-            out.append((t, table))
-    return out
+    # The whole run's grid: fault schedules and the step length are the single-process ones.
+    model = link_model(scenario, grid, world)
+    if w0 > 0:
+        _prime_fixed_topology(model, world.constellation, grid, chunk)
+    tables = model_tables(model, world.constellation, grid[w0:b], chunk_steps=chunk)
+    skip = a - w0
+    if spool_dir is None:
+        return [item for k, item in enumerate(tables) if k >= skip]
+    fd, path = tempfile.mkstemp(prefix=f"window-{a:09d}-", suffix=".pkl", dir=spool_dir)
+    with os.fdopen(fd, "wb") as fh:
+        for k, item in enumerate(tables):
+            if k >= skip:
+                pickle.dump(item, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
 
 
-def windowed_link_tables(scenario, grid, executor, n_windows: int, progress=False):
+def _prime_fixed_topology(model, constellation, grid, chunk: int) -> None:
+    """Give a fixed topology the link list the single-process run picks at the run's first
+    step (from the first chunk's propagation, as there), not at the window's first step."""
+    from .links.state import LinkStates
+    from .links.topology import FixedTopology, _canonical
+    from .orbits.propagate import propagate
+
+    base = getattr(model.isl, "base", model.isl)
+    if not isinstance(base, FixedTopology) or base.a is not None:
+        return
+    orb = propagate(constellation, grid[0:chunk])
+    r, v = orb.r_km[0].copy(), orb.v_km_s[0].copy()
+    bad = orb.status[0] != 0
+    r[bad] = np.nan
+    v[bad] = np.nan
+    base.a, base.b = _canonical(*base.candidates(r, v))
+    base.states = LinkStates(base.a.shape[0], base.cfg.acquisition_s, base.cfg.warm_start)
+
+
+_SPOOL_PREFIX = "meshnet-windows-"
+
+
+def _remove_stale_spools() -> None:
+    """Delete the spool folders of killed runs (their process, named in the folder, is gone)."""
+    import shutil
+
+    for path in Path(tempfile.gettempdir()).glob(f"{_SPOOL_PREFIX}*-*"):
+        try:
+            pid = int(path.name[len(_SPOOL_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _read_spool(path: str):
+    try:
+        with open(path, "rb") as fh:
+            while True:
+                try:
+                    yield pickle.load(fh)
+                except EOFError:
+                    return
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def windowed_link_tables(scenario, grid, executor, n_windows: int | None = None,
+                         progress=False, *, workers: int | None = None,
+                         chunk_steps: int | None = None, spool: bool = False, world=None):
     """Yield ``(t_ns, LinkTable)`` for every step of ``grid``, computed window by window.
 
-    At most ``2 x workers`` windows are in flight, so memory stays bounded by a few windows.
+    Parameters
+    ----------
+    scenario, grid
+        The run.
+    executor
+        Anything with ``submit(fn, *args)``.
+    n_windows : int, optional
+        Windows (clamped to the number of propagation chunks); default
+        :func:`default_windows`.
+    workers : int, optional
+        Workers of ``executor`` (default: its ``_max_workers``, else 2). At most
+        ``workers + 1`` windows are in flight.
+    chunk_steps : int, optional
+        Propagation chunk (default: the single-process one for the constellation).
+    spool : bool
+        Workers stream their windows to temporary files on this machine (process pools);
+        otherwise a window comes back whole in memory (Dask).
+    world : World, optional
+        Already built satellites (only used for the default chunk).
     """
+    from .links.model import _chunk_steps
+
+    if chunk_steps is None:
+        if world is None:
+            from .world import build_world
+
+            world = build_world(scenario)
+        chunk_steps = _chunk_steps(len(world.constellation.names))
     step_s = grid.step_ns / NS_PER_S if len(grid) > 1 else scenario.run.step_s
-    warm = 0 if n_windows <= 1 else warmup_steps(scenario, step_s)
-    bounds = window_bounds(len(grid), n_windows)
-    pending: deque = deque()
+    warm = warmup_steps(scenario, step_s)
+    workers = int(workers or getattr(executor, "_max_workers", None) or 2)
+    if n_windows is None:
+        n_windows = default_windows(len(grid), chunk_steps, warm, workers)
+    plan = window_plan(len(grid), chunk_steps, n_windows, warm)
+    yield from _run_plan(scenario, grid, executor, plan, chunk_steps, workers + 1,
+                         spool, progress)
+
+
+def _run_plan(scenario, grid, executor, plan, chunk, in_flight, spool, progress):
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(grid), unit="steps", dynamic_ncols=True, leave=False)
-    in_flight = max(2, 2 * getattr(executor, "_max_workers", 2))
-    it = iter(bounds)
+    spool_dir = None
+    if spool:
+        _remove_stale_spools()
+        spool_dir = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-")
+    pending: deque = deque()
+    it = iter(plan)
+
+    def submit(window):
+        pending.append(executor.submit(_window_tables, scenario, grid, *window, chunk,
+                                       spool_dir))
+
     try:
-        for a, b in it:
-            pending.append(executor.submit(_window_tables, scenario, grid, a, b,
-                                           warm if a > 0 else 0))
+        for window in it:
+            submit(window)
             if len(pending) >= in_flight:
                 break
         while pending:
-            tables = pending.popleft().result()
+            result = pending.popleft().result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(executor.submit(_window_tables, scenario, grid, nxt[0], nxt[1],
-                                               warm))
-            for item in tables:
+                submit(nxt)
+            for item in (_read_spool(result) if spool else result):
                 yield item
                 if bar is not None:
                     bar.update(1)
@@ -116,32 +254,119 @@ def windowed_link_tables(scenario, grid, executor, n_windows: int, progress=Fals
             f.cancel()
         if bar is not None:
             bar.close()
+        if spool_dir is not None:
+            import shutil
+
+            shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Process-pool initializer: die with the parent, leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class Workers:
+    """Context manager: an executor for the windows, torn down on exit (no orphans).
+
+    Parameters
+    ----------
+    workers : int, optional
+        Local worker processes (a :class:`~concurrent.futures.ProcessPoolExecutor` whose
+        workers get ``SIGKILL`` when the parent dies, on Linux).
+    dask_address : str, optional
+        A Dask scheduler's address (``tcp://host:8786``); ``"local"`` starts a local cluster.
+    """
+
+    def __init__(self, workers: int | None = None, dask_address: str | None = None):
+        self.workers = workers
+        self.dask_address = dask_address
+        self.executor = None
+        self.n_workers = 0
+        self.spool = False
+        self._client = None
+        self._cluster = None
+
+    def __enter__(self):
+        if self.dask_address:
+            self._client, self._cluster = _dask_client(self.dask_address, self.workers)
+            self.executor = self._client.get_executor()
+            info = self._client.scheduler_info().get("workers", {})
+            self.n_workers = max(1, len(info))
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.n_workers = max(1, int(self.workers or 1))
+            self.executor = ProcessPoolExecutor(
+                max_workers=self.n_workers, mp_context=multiprocessing.get_context("fork")
+                if sys.platform.startswith("linux") else None,
+                initializer=_worker_init, initargs=(os.getpid(),))
+            self.spool = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._client is not None:
+            try:
+                self._client.close(timeout=10)
+            except Exception:  # noqa: BLE001 - teardown must not mask the run's own error
+                pass
+            if self._cluster is not None:
+                self._cluster.close()
+            return False
+        ex = self.executor
+        if exc_type is None:
+            ex.shutdown(wait=True)
+            return False
+        # Interrupted or failed: stop the workers now rather than finishing their windows.
+        procs = list((getattr(ex, "_processes", None) or {}).values())
+        for p in procs:
+            try:
+                p.kill()
+            except (OSError, ValueError):
+                pass
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            try:
+                p.join(timeout=5)
+            except (OSError, ValueError, AssertionError):
+                pass
+        return False
+
+
+def _dask_client(address: str, workers: int | None):
+    """A connected ``distributed.Client`` (and the local cluster, if ``address`` is 'local')."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise MeshnetError(
+            "--dask needs Dask's distributed scheduler: pip install 'meshnet[dask]'"
+        ) from None
+    if address == "local":
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(address, timeout=DASK_CONNECT_TIMEOUT_S), None
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the user's address
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise MeshnetError(f"--dask {address!r}: no Dask scheduler answered ({first}; waited "
+                           f"at most {DASK_CONNECT_TIMEOUT_S:g} s); give tcp://HOST:PORT of "
+                           f"a running scheduler") from None
 
 
 def make_executor(workers: int | None = None, dask_address: str | None = None):
-    """A process pool of ``workers``, or the executor of a Dask cluster at ``dask_address``.
-
-    ``dask_address = "local"`` starts a local Dask cluster (for trying the Dask path).
-    """
-    if dask_address:
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise MeshnetError(
-                "--dask needs Dask's distributed scheduler: pip install 'meshnet[dask]'"
-            ) from None
-        if dask_address == "local":
-            client = Client(LocalCluster(n_workers=workers or 2, threads_per_worker=1,
-                                         processes=True, dashboard_address=None))
-        else:
-            try:
-                client = Client(dask_address, timeout=10)
-            except OSError as exc:
-                raise MeshnetError(f"--dask {dask_address}: cannot reach the scheduler "
-                                   f"({exc})") from None
-        ex = client.get_executor()
-        ex._max_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        return ex
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(max_workers=workers)
+    """An executor for the windows (kept for callers that manage its lifetime themselves)."""
+    w = Workers(workers, dask_address).__enter__()
+    ex = w.executor
+    ex._max_workers = w.n_workers
+    return ex

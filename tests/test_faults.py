@@ -510,7 +510,7 @@ end_s = 70.0
     write_links_dataset(sc, grid, tmp_path / "one", progress=False)
     with ThreadPoolExecutor(2) as ex:
         write_links_dataset(sc, grid, tmp_path / "split", progress=False,
-                            tables=windowed_link_tables(sc, grid, ex, 4))
+                            tables=windowed_link_tables(sc, grid, ex, 4, chunk_steps=8))
     for name in ("links.parquet", "faults.parquet"):
         a = pq.read_table(tmp_path / "one" / name).to_pandas()
         b = pq.read_table(tmp_path / "split" / name).to_pandas()

@@ -362,7 +362,7 @@ def test_time_windows_match_intra_shell_rows_exactly_and_inter_shell_statistical
     model, world, _, single = run(sc)
     shell = shell_labels(world.constellation, model.n_sats)
     with ThreadPoolExecutor(2) as ex:
-        split = list(windowed_link_tables(sc, grid, ex, 3))
+        split = list(windowed_link_tables(sc, grid, ex, 3, chunk_steps=8))
     for (t1, a), (t2, b) in zip(single, split, strict=True):
         assert t1 == t2
         xa = (a.kind == ISL) & inter_shell_mask(a.a, a.b, shell)
