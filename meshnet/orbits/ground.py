@@ -148,10 +148,22 @@ def load_ground(cfg: GroundConfig, base_dir: Path | str | None = None) -> Ground
         raise ScenarioError(
             f"[ground].stations = '{spec}': no such file {path}; use one of "
             f"{', '.join(builtin_station_lists())} or a CSV path (relative to the scenario)")
+    _check_file(path, "ground-station CSV")
     if _looks_like_hypatia(path):
         from .hypatia import read_ground_stations
         return read_ground_stations(path)
     return read_ground_csv(path)
+
+
+def _check_file(path: Path, what: str) -> None:
+    """Stat before open (a FIFO must not block), refuse binary data: one-line ScenarioError."""
+    from ..config import check_input_file
+    from ..errors import MeshnetError
+
+    try:
+        check_input_file(path, what)
+    except MeshnetError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def _looks_like_hypatia(path: Path) -> bool:
