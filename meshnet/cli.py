@@ -180,7 +180,34 @@ def _one_line(text: str) -> str:
 def _scenario(args):
     from .scenario import apply_overrides, load_scenario
 
-    return apply_overrides(load_scenario(args.scenario), getattr(args, "set", None))
+    sc = apply_overrides(load_scenario(args.scenario), getattr(args, "set", None))
+    _check_input_files(sc)
+    return sc
+
+
+def _check_input_files(sc) -> None:
+    """Every file the scenario names is a readable text file, checked before any output.
+
+    Missing files are left to the loaders (their messages say where relative paths start);
+    this catches FIFOs, devices and binary files up front so nothing is half-written.
+    """
+    from .config import check_input_file
+    from .orbits.constellation import resolve_path
+    from .orbits.ground import BUILTIN_STATIONS
+
+    files = []
+    c, g, links = sc.constellation, sc.ground, sc.links
+    if c.tle_file is not None:
+        files.append((c.tle_file, "TLE file", "[constellation].tle_file"))
+    if g.stations.strip() not in ("none", *BUILTIN_STATIONS):
+        files.append((g.stations.strip(), "ground-station CSV", "[ground].stations"))
+    if getattr(links, "static_file", None) is not None:
+        files.append((links.static_file, "static links file", "[links].static_file"))
+    for text, what, key in files:
+        try:
+            check_input_file(resolve_path(text, sc.base_dir), what, missing_ok=True)
+        except MeshnetError as exc:
+            raise ScenarioError(f"{exc}; check {key}") from None
 
 
 def _grid(scenario, args):
@@ -224,7 +251,7 @@ def _check_size(sc, grid, args) -> None:
     n_sats = _n_sats(sc)
     if n_sats is None:
         return
-    n_links = n_sats * max(1, int(sc.links.n_terminals)) // 2
+    n_links = n_sats * max(1, int(sc.links.n_terminals or 4)) // 2  # None: static links
     est = size_estimate(len(grid), n_sats, n_links)
     rows = max(est["link_rows"], est["position_rows"])
     if rows > MAX_ROWS or est["memory_gb"] > MAX_MEMORY_GB:
@@ -243,8 +270,12 @@ def _n_sats(sc) -> int | None:
     if c.cluster is not None:
         total += c.cluster.n_sats
     if c.tle_file is not None:
-        try:  # line 1 of each element set; a bad file is reported by the loader later
-            with open(Path(sc.base_dir) / c.tle_file, "rb") as fh:
+        from .config import check_input_file
+
+        path = Path(sc.base_dir) / c.tle_file
+        check_input_file(path, "TLE file")  # stat first: never open a FIFO
+        try:  # line 1 of each element set; a corrupt file is reported by the loader later
+            with open(path, "rb") as fh:
                 total += sum(1 for line in fh if line.startswith(b"1 "))
         except OSError:
             return None

@@ -144,11 +144,11 @@ def load_ground(cfg: GroundConfig, base_dir: Path | str | None = None) -> Ground
         with resources.as_file(ref) as path:
             return read_ground_csv(path, display=f"built-in '{spec}' ({path.name})")
     path = resolve_path(spec, base_dir)
+    _check_file(path, "ground-station CSV")
     if not path.is_file():
         raise ScenarioError(
             f"[ground].stations = '{spec}': no such file {path}; use one of "
             f"{', '.join(builtin_station_lists())} or a CSV path (relative to the scenario)")
-    _check_file(path, "ground-station CSV")
     if _looks_like_hypatia(path):
         from .hypatia import read_ground_stations
         return read_ground_stations(path)
@@ -161,7 +161,7 @@ def _check_file(path: Path, what: str) -> None:
     from ..errors import MeshnetError
 
     try:
-        check_input_file(path, what)
+        check_input_file(path, what, missing_ok=True)
     except MeshnetError as exc:
         raise ScenarioError(str(exc)) from None
 
