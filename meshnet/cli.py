@@ -479,6 +479,8 @@ def _cmd_export_hypatia(args) -> int:
 def _cmd_planes(args) -> int:
     from .orbits.tle import infer_planes, plane_report, read_tle_file
 
+    if not args.tle_file.exists():  # a FIFO or device is refused by read_tle, unopened
+        raise MeshnetError(f"{args.tle_file}: no such file")
     print(plane_report(infer_planes(read_tle_file(args.tle_file))))
     return 0
 
