@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import MeshnetError, quote_excerpt
+from .errors import MeshnetError, ScenarioError, quote_excerpt
 
 DEFAULT_SCENARIO = "starlink_550_training"
 
@@ -19,6 +19,14 @@ def _add_time_args(p: argparse.ArgumentParser, required: bool = False) -> None:
                    help="seconds of orbit to cover (default: the scenario's duration_s)")
     p.add_argument("--step", type=float, metavar="S",
                    help="time step in seconds (default: the scenario's step_s)")
+    p.add_argument("--force", action="store_true",
+                   help="run even if the size estimate exceeds the limits (more than "
+                        f"{MAX_ROWS:.0e} output rows or {MAX_MEMORY_GB:g} GB of memory)")
+
+
+#: Limits of the up-front size estimate (see _check_size); --force overrides them.
+MAX_ROWS = 1e9
+MAX_MEMORY_GB = 16.0
 
 
 def _add_quiet(p: argparse.ArgumentParser) -> None:
@@ -142,28 +150,136 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*finals2000A.all has expired",
                             category=RuntimeWarning)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
         return int(args.func(args) or 0)
     except MeshnetError as exc:
-        print(f"meshnet: error: {exc}", file=sys.stderr)
+        print(f"meshnet: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("meshnet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader closed early (`meshnet show X | head -1`): not an error of ours. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a pipe-killed command
+
+
+def _one_line(text: str) -> str:
+    """Control characters escaped, so the message stays one line whatever a file contains."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _scenario(args):
     from .scenario import apply_overrides, load_scenario
 
-    return apply_overrides(load_scenario(args.scenario), getattr(args, "set", None))
+    sc = apply_overrides(load_scenario(args.scenario), getattr(args, "set", None))
+    _check_input_files(sc)
+    return sc
+
+
+def _check_input_files(sc) -> None:
+    """Every file the scenario names is a readable text file, checked before any output.
+
+    Missing files are left to the loaders (their messages say where relative paths start);
+    this catches FIFOs, devices and binary files up front so nothing is half-written.
+    """
+    from .config import check_input_file
+    from .orbits.constellation import resolve_path
+    from .orbits.ground import BUILTIN_STATIONS
+
+    files = []
+    c, g, links = sc.constellation, sc.ground, sc.links
+    if c.tle_file is not None:
+        files.append((c.tle_file, "TLE file", "[constellation].tle_file"))
+    if g.stations.strip() not in ("none", *BUILTIN_STATIONS):
+        files.append((g.stations.strip(), "ground-station CSV", "[ground].stations"))
+    if getattr(links, "static_file", None) is not None:
+        files.append((links.static_file, "static links file", "[links].static_file"))
+    for text, what, key in files:
+        try:
+            check_input_file(resolve_path(text, sc.base_dir), what, missing_ok=True)
+        except MeshnetError as exc:
+            raise ScenarioError(f"{exc}; check {key}") from None
 
 
 def _grid(scenario, args):
-    return scenario.grid(duration_s=args.duration, step_s=args.step)
+    from .timegrid import check_seconds
+
+    # --duration/--step: finite, positive, not absurd; the grid rules (step <= duration,
+    # step >= 1 ns, inside the ephemeris) are then the same as for the scenario's keys.
+    duration = None if args.duration is None else check_seconds(args.duration, "--duration")
+    step = None if args.step is None else check_seconds(args.step, "--step")
+    try:
+        return scenario.grid(duration_s=duration, step_s=step)
+    except ScenarioError:
+        raise
+    except MeshnetError as exc:
+        raise MeshnetError(f"--duration/--step: {exc}") from None
+
+
+def size_estimate(n_steps: int, n_sats: int, n_links: int) -> dict:
+    """Rough size of a run: output rows, bytes on disk, peak memory and time.
+
+    Figures measured with ``meshnet links starlink_550 --duration 600`` and ``3000`` (1,584
+    satellites, one core): about 5e5 link rows per second, 17 bytes per link row in Parquet,
+    0.5 GB resident to start plus about 11 bytes per (step, satellite). ``n_links`` counts
+    inter-satellite links only; ground links add about 20 % for the 100 built-in stations.
+    A run with traffic (``meshnet run``) takes longer than this estimate.
+    """
+    link_rows = float(n_steps) * n_links
+    pos_rows = float(n_steps) * n_sats
+    return {
+        "steps": n_steps, "link_rows": link_rows, "position_rows": pos_rows,
+        "disk_gb": max(link_rows * 17, pos_rows * 40) / 1e9,
+        "memory_gb": 0.5 + pos_rows * 11 / 1e9,
+        "hours": (link_rows + pos_rows / 10) / 5e5 / 3600,
+    }
+
+
+def _check_size(sc, grid, args) -> None:
+    """Refuse a run beyond :data:`MAX_ROWS` rows or :data:`MAX_MEMORY_GB` unless --force."""
+    if getattr(args, "force", False):
+        return
+    n_sats = _n_sats(sc)
+    if n_sats is None:
+        return
+    n_links = n_sats * max(1, int(sc.links.n_terminals or 4)) // 2  # None: static links
+    est = size_estimate(len(grid), n_sats, n_links)
+    rows = max(est["link_rows"], est["position_rows"])
+    if rows > MAX_ROWS or est["memory_gb"] > MAX_MEMORY_GB:
+        raise MeshnetError(
+            f"run too large: {est['steps']:,} steps x {n_sats:,} satellites -> "
+            f"~{rows:.2g} output rows, ~{est['disk_gb']:.3g} GB on disk, "
+            f"~{est['memory_gb']:.3g} GB of memory, ~{est['hours']:.3g} h "
+            f"(limits {MAX_ROWS:.0e} rows, {MAX_MEMORY_GB:g} GB); shorten --duration, "
+            "raise --step, or pass --force")
+
+
+def _n_sats(sc) -> int | None:
+    """Satellite count from the scenario tables without building the world (None if unknown)."""
+    c = sc.constellation
+    total = sum(sh.planes * sh.sats_per_plane for sh in c.shells)
+    if c.cluster is not None:
+        total += c.cluster.n_sats
+    if c.tle_file is not None:
+        from .config import check_input_file
+
+        path = Path(sc.base_dir) / c.tle_file
+        check_input_file(path, "TLE file")  # stat first: never open a FIFO
+        try:  # line 1 of each element set; a corrupt file is reported by the loader later
+            with open(path, "rb") as fh:
+                total += sum(1 for line in fh if line.startswith(b"1 "))
+        except OSError:
+            return None
+    return total or None
 
 
 def _check_out_suffix(path: Path, allowed: tuple[str, ...]) -> None:
@@ -180,21 +296,82 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_show(args) -> int:
+    print(scenario_toml(_scenario(args)), end="")
+    return 0
+
+
+def scenario_toml(sc, compute: bool = True) -> str:
+    """A scenario as TOML that :func:`meshnet.scenario.parse_scenario` reads back unchanged.
+
+    Every table is written with its defaults filled in; keys whose value is unset (``None``)
+    are written as comments, since TOML has no null. Derived figures are ``#`` comments.
+    """
     import dataclasses
-    import pprint
 
     from .scenario import _tables
 
-    sc = _scenario(args)
-    print(f"# {sc.source}")
+    out = [f"# {sc.source}"]
     # Every table the scenario format knows, in its order ([scenario] is the `run` field).
     for table in _tables():
-        print(f"[{table}]")
         value = getattr(sc, "run" if table == "scenario" else table)
-        pprint.pprint(dataclasses.asdict(value), sort_dicts=False, width=100)
-    for line in _compute_lines(sc):
-        print(line)
-    return 0
+        out += _toml_table(table, dataclasses.asdict(value), array=False)
+    if compute:
+        out += _compute_lines(sc)
+    return "\n".join(out) + "\n"
+
+
+def _toml_key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
+
+
+def _toml_value(value) -> str:
+    import json
+    import math
+    from datetime import datetime
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
+                               for k, v in value.items() if v is not None) + "}"
+    if isinstance(value, Path):
+        return json.dumps(str(value))
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _toml_table(name: str, table: dict, array: bool) -> list[str]:
+    """``[name]`` (or ``[[name]]``) with scalars first, then sub-tables and arrays of tables."""
+    lines = ["", f"[[{name}]]" if array else f"[{name}]"]
+    nested = []
+    for key, value in table.items():
+        if value is None:
+            lines.append(f"# {_toml_key(key)} = (unset)")
+        elif isinstance(value, dict):
+            nested.append((key, value, False))
+        elif (isinstance(value, list | tuple) and value
+              and all(isinstance(v, dict) for v in value)):
+            nested += [(key, v, True) for v in value]
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, value, is_array in nested:
+        lines += _toml_table(f"{name}.{_toml_key(key)}", value, is_array)
+    return lines
 
 
 def _compute_lines(sc) -> list[str]:
@@ -227,6 +404,7 @@ def _cmd_positions(args) -> int:
     _check_out_suffix(args.out, (".parquet",))
     sc = _scenario(args)
     grid = _grid(sc, args)
+    _check_size(sc, grid, args)
     world = build_world(sc)
     rows = write_positions(args.out, world.constellation, grid, progress=not args.quiet)
     print(f"wrote {rows:,} rows ({len(grid):,} steps x {world.n_sats:,} satellites) to {args.out}")
@@ -238,6 +416,7 @@ def _cmd_links(args) -> int:
 
     sc = _scenario(args)
     grid = _grid(sc, args)
+    _check_size(sc, grid, args)
     pool = _links_workers(args, sc, grid)
     with pool if pool is not None else contextlib.nullcontext():
         return _links_run(args, sc, grid, pool)
@@ -330,6 +509,7 @@ def _cmd_paths(args) -> int:
     _check_out_suffix(args.out, (".csv", ".parquet"))
     sc = _scenario(args)
     grid = _grid(sc, args)
+    _check_size(sc, grid, args)
     print(run_paths(sc, grid, args.src, args.dst, args.out, progress=not args.quiet))
     return 0
 
@@ -339,6 +519,7 @@ def _cmd_export_hypatia(args) -> int:
 
     sc = _scenario(args)
     grid = _grid(sc, args)
+    _check_size(sc, grid, args)
     print(run_export_hypatia(sc, grid, args.out, progress=not args.quiet))
     return 0
 
@@ -346,7 +527,7 @@ def _cmd_export_hypatia(args) -> int:
 def _cmd_planes(args) -> int:
     from .orbits.tle import infer_planes, plane_report, read_tle_file
 
-    if not args.tle_file.is_file():
+    if not args.tle_file.exists():  # a FIFO or device is refused by read_tle, unopened
         raise MeshnetError(f"{args.tle_file}: no such file")
     print(plane_report(infer_planes(read_tle_file(args.tle_file))))
     return 0
@@ -376,6 +557,7 @@ def _cmd_run(args) -> int:
 
     sc = _scenario(args)
     grid = _grid(sc, args)
+    _check_size(sc, grid, args)
     out = args.out if args.out is not None else run_folder(sc.name)
     result = run(sc, grid, out, plots=not args.no_plots, progress=not args.quiet)
     print(result.report())

@@ -24,16 +24,23 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import MISSING, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import ScenarioError
+from .errors import MeshnetError, ScenarioError
 from .timegrid import parse_epoch
 
 _NONE = type(None)
+
+#: Largest magnitude any number in a scenario may have. No physical quantity meshnet models
+#: comes near it (bit rates reach ~1e12 bps, model sizes ~1e13 bytes, FLOP rates ~1e15 per
+#: second); ``1e30`` or a 20-digit integer is a typo, and would overflow int64 nanoseconds or
+#: array sizes downstream. Non-finite numbers (``inf``, ``nan``) are rejected everywhere.
+MAX_MAGNITUDE = 1e18
 
 
 def option(default: Any = MISSING, *, min: float | None = None, max: float | None = None,
@@ -117,10 +124,12 @@ def _coerce(tp, value, key: str, where: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ScenarioError(f"{where}: {key} expected a number, found {_found(value)}")
+        check_number(value, key, where)
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(f"{where}: {key} expected an integer, found {_found(value)}")
+        check_number(value, key, where)
         return value
     if tp is bool:
         if not isinstance(value, bool):
@@ -162,6 +171,74 @@ def _coerce(tp, value, key: str, where: str):
     if tp is Any:
         return value
     raise TypeError(f"unsupported field type {tp!r} for {key}")
+
+
+def check_number(value, key: str, where: str) -> None:
+    """Reject ``inf``, ``nan`` and magnitudes above :data:`MAX_MAGNITUDE` for ``key``.
+
+    Examples
+    --------
+    >>> check_number(float("nan"), "[links].range_km", "demo.toml")
+    Traceback (most recent call last):
+    ...
+    meshnet.errors.ScenarioError: demo.toml: [links].range_km must be a finite number, found nan
+    """
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
+        raise ScenarioError(f"{where}: {key} must be a finite number, found {value}")
+    if abs(value) > MAX_MAGNITUDE:
+        raise ScenarioError(f"{where}: {key} = {value:.3g} is beyond any sensible value "
+                            f"(|value| <= {MAX_MAGNITUDE:g}); check the units and exponent")
+
+
+def check_input_file(path, what: str, missing_ok: bool = False) -> None:
+    """Refuse a missing, special (FIFO, device, socket), unreadable or binary input file.
+
+    ``os.stat`` is used before any ``open`` so a FIFO never blocks the reader; a regular file
+    whose first 64 KiB hold a NUL byte is binary, not one of meshnet's text formats.
+
+    Raises
+    ------
+    MeshnetError
+        Naming ``path`` and what was expected of it.
+    """
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if missing_ok:  # the caller's own message for a missing file says more
+            return
+        raise MeshnetError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise MeshnetError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise MeshnetError(f"{path}: is a directory, expected a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise MeshnetError(f"{path}: not a regular file (a FIFO, device or socket); "
+                           f"give a {what}")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise MeshnetError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if b"\0" in head:
+        raise MeshnetError(f"{path}: binary data (NUL bytes), expected a {what} (text)")
+
+
+def check_text(data: bytes, path, what: str) -> str:
+    """Decode ``data`` as UTF-8 text, refusing binary content in one line."""
+    if b"\0" in data[:65536]:
+        raise MeshnetError(f"{path}: binary data, expected a {what} (text)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MeshnetError(f"{path}: not UTF-8 text at byte {exc.start}; expected a {what}"
+                           ) from None
 
 
 def parse_table(cls, table, name: str, where: str):

@@ -28,8 +28,8 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from .config import option, parse_table
-from .errors import ScenarioError
+from .config import check_input_file, check_text, option, parse_table
+from .errors import MeshnetError, ScenarioError
 from .timegrid import TimeGrid
 
 
@@ -42,6 +42,20 @@ class RunConfig:
     duration_s: float = option(600.0, min=0.0, min_inclusive=False, doc="length of the run")
     step_s: float = option(1.0, min=0.0, min_inclusive=False, doc="time step")
     seed: int = option(0, min=0, doc="seed of every random choice")
+
+    def validate(self, name: str, where: str) -> None:
+        from .timegrid import TimeGrid, check_time_range
+
+        try:
+            check_time_range(self.epoch, self.duration_s, f"{where}: [{name}]")
+            TimeGrid.from_duration(self.epoch, self.duration_s, self.step_s)
+        except ScenarioError:
+            raise
+        except MeshnetError as exc:
+            msg = str(exc)
+            if not msg.startswith(where):
+                msg = f"{where}: [{name}].step_s/duration_s: {msg}"
+            raise ScenarioError(msg) from None
 
 
 @dataclass(frozen=True)
@@ -127,11 +141,13 @@ class Scenario:
 
     def grid(self, duration_s: float | None = None, step_s: float | None = None) -> TimeGrid:
         """The run's time grid, optionally with the duration or step overridden."""
-        return TimeGrid.from_duration(
-            self.run.epoch,
-            self.run.duration_s if duration_s is None else duration_s,
-            self.run.step_s if step_s is None else step_s,
-        )
+        from .timegrid import check_time_range
+
+        duration_s = self.run.duration_s if duration_s is None else duration_s
+        grid = TimeGrid.from_duration(
+            self.run.epoch, duration_s, self.run.step_s if step_s is None else step_s)
+        check_time_range(self.run.epoch, duration_s, self.name)
+        return grid
 
     def replace(self, **tables) -> Scenario:
         """A copy with whole tables replaced (``links=...``)."""
@@ -242,11 +258,15 @@ def load_scenario(spec: str | Path) -> Scenario:
         raise ScenarioError(
             f"{path}: a directory is only a scenario if it is a Hypatia satellite-network "
             "directory (with tles.txt, isls.txt, ground_stations.txt)")
-    if path.is_file():
+    if path.exists() and not path.is_dir():
+        # Stat before open: a FIFO or device must not block; binary data is refused.
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            check_input_file(path, "scenario file (.toml)")
+            text = check_text(path.read_bytes(), path, "scenario file (.toml)")
+        except OSError as exc:
             raise ScenarioError(f"{path}: cannot read scenario file ({exc})") from None
+        except MeshnetError as exc:
+            raise ScenarioError(str(exc)) from None
         return parse_scenario(text, source=path.resolve(), base_dir=path.resolve().parent)
     if "/" not in text_spec and not text_spec.endswith(".toml"):
         res = _builtin_path(text_spec)

@@ -3,6 +3,12 @@
 Floats of seconds appear only at the edges (CLI, plots); Julian dates only at the SGP4
 boundary. Steps are ``t = 0, step, 2 step, ...`` strictly below ``duration`` as in Hypatia
 (200 s at 100 ms is 2,000 steps).
+
+Rules for a grid (one place, used by scenario files and ``--duration``/``--step`` alike): both
+must be finite and positive, the step must be at least one nanosecond after rounding, and the
+step may not exceed the duration (``step == duration`` gives the single sample ``t = 0``).
+Instants must lie within the JPL DE421 ephemeris shipped with skyfield-data
+(:data:`EPHEMERIS_START` to :data:`EPHEMERIS_END`), which the Sun direction needs.
 """
 
 from __future__ import annotations
@@ -17,6 +23,44 @@ from .errors import MeshnetError
 from .units import NS_PER_S
 
 _JD_UNIX_EPOCH = 2440587.5
+
+#: Coverage of de421.bsp (skyfield-data), which gives the Sun's direction for every run.
+EPHEMERIS_START = datetime(1899, 7, 30, tzinfo=UTC)
+EPHEMERIS_END = datetime(2053, 10, 8, tzinfo=UTC)
+
+
+def check_time_range(epoch: datetime, duration_s: float, where: str) -> None:
+    """Refuse a run that starts or ends outside the ephemeris (one line naming ``where``)."""
+    from datetime import timedelta
+
+    epoch = _as_utc(epoch)
+    if epoch < EPHEMERIS_START or epoch > EPHEMERIS_END:
+        raise MeshnetError(
+            f"{where}: epoch {epoch.isoformat()} is outside the ephemeris shipped with "
+            f"skyfield-data ({EPHEMERIS_START.date()} to {EPHEMERIS_END.date()}); "
+            "choose an epoch in that range")
+    try:
+        end = epoch + timedelta(seconds=float(duration_s))
+    except OverflowError:
+        end = datetime.max.replace(tzinfo=UTC)
+    if end > EPHEMERIS_END:
+        raise MeshnetError(
+            f"{where}: the run ends after {EPHEMERIS_END.date()}, the end of the ephemeris "
+            "shipped with skyfield-data; shorten the duration or move the epoch")
+
+
+def check_seconds(value, option: str) -> float:
+    """``value`` as a finite positive number of seconds, or a one-line error for ``option``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise MeshnetError(f"{option} expects seconds, found {value!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise MeshnetError(f"{option} must be a finite number of seconds > 0, found {value}")
+    if value > 1e12:  # 30,000 years: an exponent typo, and beyond int64 nanoseconds
+        raise MeshnetError(f"{option} = {value:g} s is absurd (at most 1e12 s); "
+                           "check the exponent")
+    return value
 
 
 def seconds_to_ns(seconds: float) -> int:
@@ -56,13 +100,20 @@ class TimeGrid:
     def from_duration(cls, epoch: datetime, duration_s: float, step_s: float,
                       start_s: float = 0.0) -> TimeGrid:
         """Steps ``start, start + step, ...`` strictly below ``duration_s``."""
+        step_s = check_seconds(step_s, "step")
+        duration_s = check_seconds(duration_s, "duration")
         step_ns = seconds_to_ns(step_s)
         duration_ns = seconds_to_ns(duration_s)
         start_ns = seconds_to_ns(start_s)
         if step_ns <= 0:
-            raise MeshnetError(f"step must be positive, got {step_s} s")
+            raise MeshnetError(f"step {step_s} s rounds to zero nanoseconds; "
+                               "the clock counts whole nanoseconds, use a step >= 1e-9 s")
         if duration_ns <= start_ns:
             raise MeshnetError(f"duration must exceed start, got duration {duration_s} s")
+        if step_ns > duration_ns - start_ns:
+            raise MeshnetError(f"step {step_s:g} s is longer than the duration "
+                               f"{(duration_ns - start_ns) / NS_PER_S:g} s; give a step <= the "
+                               "duration (equal gives the single sample t = 0)")
         n_steps = math.ceil((duration_ns - start_ns) / step_ns)
         t_ns = start_ns + step_ns * np.arange(n_steps, dtype=np.int64)
         return cls(epoch=_as_utc(epoch), t_ns=t_ns)

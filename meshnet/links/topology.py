@@ -307,6 +307,13 @@ class StaticTopology(FixedTopology):
 
 def read_links_file(path: Path, n_sats: int) -> np.ndarray:
     """Read ``a b`` pairs (Hypatia ``isls.txt``), one per line, ``#`` comments allowed."""
+    from ..config import check_input_file
+    from ..errors import MeshnetError
+
+    try:  # stat before open: a FIFO must not block; binary data is refused
+        check_input_file(path, "static links file", missing_ok=True)
+    except MeshnetError as exc:
+        raise ScenarioError(f"{exc}; check [links].static_file") from None
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:

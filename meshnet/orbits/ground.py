@@ -144,6 +144,7 @@ def load_ground(cfg: GroundConfig, base_dir: Path | str | None = None) -> Ground
         with resources.as_file(ref) as path:
             return read_ground_csv(path, display=f"built-in '{spec}' ({path.name})")
     path = resolve_path(spec, base_dir)
+    _check_file(path, "ground-station CSV")
     if not path.is_file():
         raise ScenarioError(
             f"[ground].stations = '{spec}': no such file {path}; use one of "
@@ -152,6 +153,17 @@ def load_ground(cfg: GroundConfig, base_dir: Path | str | None = None) -> Ground
         from .hypatia import read_ground_stations
         return read_ground_stations(path)
     return read_ground_csv(path)
+
+
+def _check_file(path: Path, what: str) -> None:
+    """Stat before open (a FIFO must not block), refuse binary data: one-line ScenarioError."""
+    from ..config import check_input_file
+    from ..errors import MeshnetError
+
+    try:
+        check_input_file(path, what, missing_ok=True)
+    except MeshnetError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def _looks_like_hypatia(path: Path) -> bool:

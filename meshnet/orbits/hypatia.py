@@ -57,6 +57,13 @@ class HypatiaNetwork:
 
 
 def _lines(path: Path):
+    from ..config import check_input_file
+    from ..errors import MeshnetError
+
+    try:  # stat before open: a FIFO must not block; binary data is refused
+        check_input_file(path, "Hypatia file", missing_ok=True)
+    except MeshnetError as exc:
+        raise HypatiaFormatError(str(exc)) from None
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:

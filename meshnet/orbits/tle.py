@@ -154,6 +154,7 @@ def read_tle(path: Path | str) -> list[TLERecord]:
         ``FILE:LINE: ...`` for a bad checksum, a truncated or misplaced line, an unreadable file.
     """
     path = Path(path)
+    _check_file(path, "TLE file")
     try:
         text = path.read_text(encoding="ascii", errors="replace")
     except OSError as exc:
@@ -163,6 +164,17 @@ def read_tle(path: Path | str) -> list[TLERecord]:
     if not records:
         raise TLEError(f"{path}: no TLEs found (expected 2-line or 3-line element sets)")
     return records
+
+
+def _check_file(path: Path, what: str) -> None:
+    """Stat before open (a FIFO must not block), refuse binary data: one-line TLEError."""
+    from ..config import check_input_file
+    from ..errors import MeshnetError
+
+    try:
+        check_input_file(path, what, missing_ok=True)
+    except MeshnetError as exc:
+        raise TLEError(str(exc)) from None
 
 
 #: Alias of :func:`read_tle`.
