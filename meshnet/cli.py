@@ -163,13 +163,25 @@ def main(argv: list[str] | None = None) -> int:
         print("meshnet: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader closed early (`meshnet show X | head -1`): not an error of ours. Point
-        # stdout at devnull so the interpreter's final flush does not raise again.
-        import os
+        return _closed_pipe()
+    except OSError as exc:
+        # Output problems (unwritable folder, disk full, a file where a folder belongs): the
+        # writers have already removed their temporary files, so only the answer is left.
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"meshnet: error: cannot write or read{_one_line(where)}: "
+              f"{exc.strerror or exc}; check the path, its permissions and free space",
+              file=sys.stderr)
+        return 2
 
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, as a shell reports a pipe-killed command
+
+def _closed_pipe() -> int:
+    """The reader closed early (`meshnet show X | head -1`): not an error of ours. Point
+    stdout at devnull so the interpreter's final flush does not raise again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, as a shell reports a pipe-killed command
 
 
 def _one_line(text: str) -> str:

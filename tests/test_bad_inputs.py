@@ -331,3 +331,31 @@ def test_any_value_in_any_key(key, value, capsys):
     if code == 2:
         assert len(err) == 1, (key, value, err)
         assert "Traceback" not in err[0]
+
+
+def test_output_problems_get_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    """A full disk mid-write and a folder that cannot be made: one line, exit 2, no traceback,
+    no temporary file left (issue 10, 3)."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from meshnet.cli import main
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", "p.parquet")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    out = tmp_path / "p.parquet"
+    code = main(["positions", "starlink_550", "--duration", "2", "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "No space left on device" in err
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    monkeypatch.undo()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(["links", "starlink_550", "--duration", "2", "--out", str(blocker / "sub"),
+                 "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
