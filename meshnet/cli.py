@@ -39,8 +39,15 @@ def _add_set(p: argparse.ArgumentParser) -> None:
                         "--set links.acquisition_s=10 (repeatable)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line (argparse prints the whole usage first), exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="meshnet",
         description="Emulate laser-linked satellite networks carrying AI training traffic.",
         epilog="A SCENARIO is a built-in name (see 'meshnet info'), a .toml file, or a Hypatia "

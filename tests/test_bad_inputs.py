@@ -359,3 +359,16 @@ def test_output_problems_get_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
                  "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["links", "starlink_550", "--duration", "abc"],
+                                  ["no_such_command"], ["run", "--no-such-flag"]])
+def test_usage_mistakes_are_one_line(argv, capsys):
+    """argparse's mistakes too: one line (no usage block), exit 2."""
+    from meshnet.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "error:" in err and "--help" in err
