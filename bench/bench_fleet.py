@@ -29,11 +29,10 @@ from pathlib import Path
 
 os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/numba_cache")
 
+from _data import REAL_TLE  # noqa: E402  (bench/_data.py, beside this script)
+
 ROOT = Path(__file__).resolve().parents[1]
-TLE = next((p / "starlink_2026-02-23.tle" for p in (ROOT.parent / "shared" / "data",
-                                                    Path("/work/shared/data"))
-            if (p / "starlink_2026-02-23.tle").exists()),
-           ROOT.parent / "shared" / "data" / "starlink_2026-02-23.tle")
+TLE = REAL_TLE
 EPOCH = "2026-02-23T12:00:00Z"
 
 SPACEX = ("SpaceX, Jan 2024: ~30 acquisitions per laser per day (266,000/day, > 9,000 lasers), "

@@ -27,6 +27,7 @@ from pathlib import Path
 os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/numba_cache")
 
 import numpy as np  # noqa: E402
+from _data import REAL_TLE  # noqa: E402  (bench/_data.py, beside this script)
 
 from meshnet.kernels._geometry import OMEGA_EARTH_RAD_S  # noqa: E402
 from meshnet.links import LinksConfig, evaluate_links, link_model, model_tables  # noqa: E402
@@ -40,10 +41,7 @@ from meshnet.scenario import load_scenario, parse_scenario  # noqa: E402
 from meshnet.units import R_EARTH_KM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TLE = next((p / "starlink_2026-02-23.tle" for p in (ROOT.parent / "shared" / "data",
-                                                    Path("/work/shared/data"))
-            if (p / "starlink_2026-02-23.tle").exists()),
-           ROOT.parent / "shared" / "data" / "starlink_2026-02-23.tle")
+TLE = REAL_TLE
 
 SPACEX_ACQ_PER_LASER_DAY = 30.0   # 266,000 acquisitions/day over > 9,000 lasers (SPIE 2024)
 SPACEX_UPTIME_PCT = 99.0          # "more than 99 % link uptime"

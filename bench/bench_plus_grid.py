@@ -19,6 +19,7 @@ from pathlib import Path
 os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/numba_cache")
 
 import numpy as np  # noqa: E402
+from _data import REAL_TLE  # noqa: E402  (bench/_data.py, beside this script)
 
 from meshnet.links import ISL, link_model, model_tables  # noqa: E402
 from meshnet.links.topology import argument_of_latitude_deg  # noqa: E402
@@ -26,10 +27,7 @@ from meshnet.scenario import parse_scenario  # noqa: E402
 from meshnet.world import build_world  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TLE = next((d / "starlink_2026-02-23.tle" for d in (ROOT.parent / "shared" / "data",
-                                                    Path("/work/shared/data"))
-            if (d / "starlink_2026-02-23.tle").exists()),
-           ROOT.parent / "shared" / "data" / "starlink_2026-02-23.tle")
+TLE = REAL_TLE
 
 
 def catalogue_scenario(tle: Path = TLE, duration_s: float = 600.0, step_s: float = 10.0):
