@@ -315,6 +315,7 @@ class FluidEngine:
                                   float(getattr(js.job, "weight", 1.0)), t_s)
         self._active = np.concatenate([self._active, ids])
         js.pending = int(ids.shape[0])
+        js.phase_flow_ids = ids  # for jobs that time their step from the flows (workloads)
         # Each round of the phase pays the longest one-way path delay among its flows.
         js.phase_latency_s = ph.latency_rounds * float(
             np.max(self._pair_delays(src, dst), initial=0.0))
@@ -332,11 +333,26 @@ class FluidEngine:
             self._start_phase(js, t_s)
             return
         js.comm_end_s = t_s
+        self._workload_step(js)
         if t_s + _EPS_S < js.compute_end_s:
             js.state = _WAIT_COMPUTE
             js.timer_s = js.compute_end_s
         else:
             self._end_step(js, t_s)
+
+    def _workload_step(self, js: _JobState) -> None:
+        """A job with ``step_from_flows`` (meshnet.workloads) times its step from what its
+        flows measured (its op graph's longest path); the step lasts at least that long."""
+        hook = getattr(js.job, "step_from_flows", None)
+        if hook is None:
+            return
+        ids = getattr(js, "phase_flow_ids", np.zeros(0, np.int64))
+        fl = self.flows
+        src, dst = fl.src[ids], fl.dst[ids]
+        step_s = hook(src, dst, fl.bytes_total[ids], fl.start_s[ids], fl.end_s[ids],
+                      self._pair_delays(src, dst), js.compute_rate, js.step)
+        begin = js.compute_end_s - js.job.compute_s / js.compute_rate
+        js.compute_end_s = max(js.compute_end_s, begin + step_s)
 
     def _end_step(self, js: _JobState, t_s: float) -> None:
         job = js.job

@@ -113,11 +113,18 @@ class RunResult:
             *_stretch_lines(s.get("latency_stretch")),
             *_power_lines(s.get("power"), s["jobs"]),
             *_resilience_lines(s["jobs"]),
+            *_workload_lines(s["jobs"]),
             *_fault_lines(s.get("faults")),
             f"outputs                {self.out_dir}",
             f"wall time              {self.wall_s:.1f} s",
         ]
         return "\n".join(lines)
+
+
+def _workload_lines(jobs) -> list[str]:
+    from .workloads.output import report_lines
+
+    return report_lines(jobs)
 
 
 def _resilience_lines(jobs) -> list[str]:
@@ -408,6 +415,9 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     _write_table(out_dir / "flows.parquet", engine.flow_records(t_end_s), meta)
     summary = _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_end_s)
     _add_resilience(summary, engine, grid, t_end_s)
+    from .workloads.output import add_workload_outputs  # model / trace jobs (workloads.md)
+
+    add_workload_outputs(out_dir, engine, summary)
     if power is not None:
         _write_table(out_dir / "power.parquet", power.records(names), meta)
         summary["power"] = power.summary()

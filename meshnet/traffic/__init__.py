@@ -22,6 +22,8 @@ from .compute import ComputeModel, compute_time_s, flops_per_step, moe_active_pa
 from .config import BackgroundConfig, ComputeConfig, JobConfig, TrafficConfig
 from .placement import ComputeNodes, place_compute
 
+from ..workloads import job as _workload_jobs  # noqa: E402,F401  (registers model, trace)
+
 __all__ = [
     "JOB_KINDS",
     "BackgroundConfig",

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 from ..config import option
 from ..errors import ScenarioError
+from ..workloads.config import TraceSpec
+from ..workloads.layout import LayoutSpec
+from ..workloads.model import ModelSpec
 from .compute import FLOPS_MODELS
 
 PLACEMENTS = ("names", "every_kth", "shell", "block", "random", "ground")
@@ -169,7 +172,8 @@ class JobConfig:
     """
 
     name: str = option(doc="job name, used in outputs")
-    kind: str = option("allreduce", choices=_job_kinds, doc="allreduce, pipeline, moe_alltoall")
+    kind: str = option("allreduce", choices=_job_kinds, doc="allreduce, pipeline, moe_alltoall, model (a transformer on a "
+                     "parallel layout) or trace (AICB / Chakra)")
     nodes: tuple[str, ...] = option((), doc="compute-node names of this job; empty = all")
     compute_s: float | None = option(
         None, min=0.0,
@@ -234,9 +238,19 @@ class JobConfig:
         None, min=0.0, min_inclusive=False,
         doc="moe: parameters of one expert in one layer; unset = 8 x hidden_size^2")
 
+    # model / trace (meshnet.workloads, docs/workloads.md)
+    model: ModelSpec | None = option(
+        None, doc="kind = 'model': the transformer ([traffic.jobs.model])")
+    layout: LayoutSpec | None = option(
+        None, doc="kind = 'model' or 'trace': parallel layout ([traffic.jobs.layout])")
+    trace: TraceSpec | None = option(
+        None, doc="kind = 'trace': the AICB or Chakra trace ([traffic.jobs.trace])")
+
     def validate(self, name: str, where: str) -> None:
         if not self.name.strip():
             raise ScenarioError(f"{where}: [{name}].name is empty; give the job a name")
+        if self._validate_workload(name, where):
+            return
         dup = sorted({v for v in self.nodes if self.nodes.count(v) > 1})
         if dup:
             raise ScenarioError(f"{where}: [{name}].nodes lists '{dup[0]}' twice")
@@ -263,6 +277,47 @@ class JobConfig:
                 f"{where}: [{name}.resilience].recovery = 'elastic' re-forms a data-parallel "
                 f"ring; a {self.kind} job cannot shrink (use 'restart' or 'spare')")
         self._validate_compute(name, where)
+
+    def _validate_workload(self, name: str, where: str) -> bool:
+        """Model and trace jobs: their tables present, the other job keys left alone."""
+        need = {"model": ("model", "layout"), "trace": ("trace",)}.get(self.kind)
+        if need is None:
+            for key in ("model", "layout", "trace"):
+                if getattr(self, key) is not None:
+                    raise ScenarioError(f"{where}: [{name}.{key}] only applies to kind = "
+                                        f"'{'trace' if key == 'trace' else 'model'}'")
+            return False
+        for key in need:
+            if getattr(self, key) is None:
+                raise ScenarioError(f"{where}: kind = '{self.kind}' needs a [{name}.{key}] "
+                                    "table (docs/workloads.md)")
+        other = "trace" if self.kind == "model" else "model"
+        if getattr(self, other) is not None:
+            raise ScenarioError(f"{where}: [{name}.{other}] does not apply to kind = "
+                                f"'{self.kind}'")
+        set_keys = [k for k in ("compute_s", "tokens_per_step", "global_batch",
+                                "sequence_length", "mfu", "flops_model", "n_layers")
+                    if getattr(self, k) is not None]
+        if set_keys:
+            raise ScenarioError(
+                f"{where}: [{name}].{set_keys[0]} does not apply to kind = '{self.kind}'; "
+                "the step comes from the [model] and [layout] tables (or the trace)")
+        if self.resilience.recovery == "elastic":
+            raise ScenarioError(f"{where}: [{name}.resilience].recovery = 'elastic' cannot "
+                                f"shrink a {self.kind} job's layout (use 'restart' or 'spare')")
+        if self.kind == "model" and self.model.is_moe and self.layout.ep > 1 \
+                and self.model.experts % self.layout.ep:
+            raise ScenarioError(f"{where}: [{name}.layout].ep = {self.layout.ep} must divide "
+                                f"[{name}.model].experts = {self.model.experts}")
+        if self.kind == "model":
+            b, rest = divmod(self.model.global_batch,
+                             self.layout.dp * self.layout.micro_batches)
+            if rest or b < 1:
+                raise ScenarioError(
+                    f"{where}: [{name}.model].global_batch = {self.model.global_batch} must be "
+                    f"a multiple of dp x micro_batches = {self.layout.dp} x "
+                    f"{self.layout.micro_batches} ([{name}.layout])")
+        return True
 
     def _model_keys(self) -> list[str]:
         """The compute-model keys this job sets (moe's token keys also size its traffic)."""
