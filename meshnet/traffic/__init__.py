@@ -22,8 +22,6 @@ from .compute import ComputeModel, compute_time_s, flops_per_step, moe_active_pa
 from .config import BackgroundConfig, ComputeConfig, JobConfig, TrafficConfig
 from .placement import ComputeNodes, place_compute
 
-from ..workloads import job as _workload_jobs  # noqa: E402,F401  (registers model, trace)
-
 __all__ = [
     "JOB_KINDS",
     "BackgroundConfig",
@@ -47,3 +45,6 @@ __all__ = [
     "ring_order",
     "step_time_s",
 ]
+
+# registers the "model" and "trace" job kinds (meshnet.workloads; docs/workloads.md)
+from ..workloads import job as _workload_jobs  # noqa: E402,F401

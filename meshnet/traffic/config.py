@@ -172,8 +172,9 @@ class JobConfig:
     """
 
     name: str = option(doc="job name, used in outputs")
-    kind: str = option("allreduce", choices=_job_kinds, doc="allreduce, pipeline, moe_alltoall, model (a transformer on a "
-                     "parallel layout) or trace (AICB / Chakra)")
+    kind: str = option("allreduce", choices=_job_kinds,
+                       doc="allreduce, pipeline, moe_alltoall, model (a transformer on a "
+                           "parallel layout) or trace (AICB / Chakra)")
     nodes: tuple[str, ...] = option((), doc="compute-node names of this job; empty = all")
     compute_s: float | None = option(
         None, min=0.0,

@@ -31,7 +31,7 @@ Examples
 ...     p = pathlib.Path(d, "w.txt"); _ = p.write_text(text)
 ...     ops, world, shape = read_ops(p)
 >>> world, shape, [o.name for o in ops.ops[:3]]
-(4, 'TP2 x DP2 (EP1), 1 layers', ['layer0 fwd', 'layer0 fwd ALLREDUCE', 'layer0 fwd'])
+(4, 'TP2 x DP2 (EP1), 1 layers', ['layer0 fwd', 'layer0 fwd', 'layer0 fwd ALLREDUCE'])
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def read_ops(path, time_unit_s: float | None = None, dp_algorithm: str = "ring")
                        colls=[coll(op, g, size, dp_algorithm if op == "AllReduce" else "ring")
                               for g in gs],
                        deps=[len(ops) - 1 - i for i in range(len(tp_groups))]))
-    for name, times, *_ in rows[:1]:
+    if rows:
         for g in tp_groups:
             ops.add(Op("wg update", "compute", g, duration_s=sum(r[1][3] for r in rows) * unit))
     return ops, world, f"TP{tp} x DP{world // tp} (EP{ep}), {n_layers} layers"

@@ -49,8 +49,11 @@ def job_dims(job) -> list[tuple[str, int]]:
     """(dimension, degree) of a workload job, fastest first, degree > 1 only."""
     spec = job.layout_spec
     if job.kind == "model":
-        deg = {"tp": spec.tp, "dp": spec.dp, "pp": spec.pp}
-        return [(d, deg[d]) for d in spec.order.split("-") if deg[d] > 1]
+        # expert parallelism splits the data-parallel dimension: ep (fastest) x edp
+        deg = {"tp": [("tp", spec.tp)], "pp": [("pp", spec.pp)],
+               "dp": [("dp", spec.dp)] if spec.ep == 1 else [("ep", spec.ep),
+                                                             ("edp", spec.dp // spec.ep)]}
+        return [x for d in spec.order.split("-") for x in deg[d] if x[1] > 1]
     dims = sorted({o.dim for o in job.op_list.ops if not o.is_compute})
     out = []
     for d in dims:

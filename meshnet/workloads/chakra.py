@@ -135,77 +135,91 @@ def read_ops(path, time_unit_s: float | None = None):
                 pg = str(_attrs(n).get("pg_name", "world"))
                 pg_ranks.setdefault(pg, set()).add(r)
     ops = OpList()
-    op_of: dict = {}  # (rank, node id) -> op id
-    pos = dict.fromkeys(order, 0)
-    coll_count: dict = {}  # (rank, pg) -> collectives seen
-    arrived: dict = {}  # (pg, k) -> {rank: node}
-    p2p: dict = {}  # (src, dst, tag) -> {"send": (rank, node), "recv": ...}
-    remaining = sum(len(v) for v in order.values())
-    while remaining:
+    op_of: dict = {}  # (rank, node id) -> op id (None: metadata)
+    coll_index: dict = {}  # (rank, node id) -> (pg, k): k-th collective of pg on the rank
+    for r, nodes in order.items():
+        seen: dict = {}
+        for n in nodes:
+            if _node_type(n, path) == "COMM_COLL_NODE":
+                pg = str(_attrs(n).get("pg_name", "world"))
+                coll_index[(r, int(_get(n, "id")))] = (pg, seen.get(pg, 0))
+                seen[pg] = seen.get(pg, 0) + 1
+    left = {r: list(nodes) for r, nodes in order.items()}
+    arrived: dict = {}  # (pg, k) -> {rank: (node, deps)}
+    p2p: dict = {}  # (src, dst, tag) -> {"send": ..., "recv": ...}
+
+    def dep_ids(r, n):
+        return [int(d) for d in (_get(n, "data_deps", "dataDeps", default=[]) or [])
+                + (_get(n, "ctrl_deps", "ctrlDeps", default=[]) or [])]
+
+    known = {r: {int(_get(n, "id")) for n in nodes} for r, nodes in order.items()}
+    while any(left.values()):
         progressed = False
         for r in order:
-            while pos[r] < len(order[r]):
-                n = order[r][pos[r]]
-                t = _node_type(n, path)
+            keep = []
+            for n in left[r]:
                 nid = int(_get(n, "id"))
+                ds = [d for d in dep_ids(r, n) if d in known[r]]
+                if (r, nid) in op_of:
+                    continue
+                if any((r, d) not in op_of for d in ds):
+                    keep.append(n)
+                    continue
+                deps = [op_of[(r, d)] for d in ds]
+                t = _node_type(n, path)
                 a = _attrs(n)
-                deps = [op_of[(r, int(d))] for d in
-                        (_get(n, "data_deps", "dataDeps", default=[]) or [])
-                        + (_get(n, "ctrl_deps", "ctrlDeps", default=[]) or [])
-                        if (r, int(d)) in op_of]
                 name = str(_get(n, "name", default=f"node {nid}"))
                 if t == "COMM_COLL_NODE":
-                    pg = str(a.get("pg_name", "world"))
-                    k = coll_count.get((r, pg), 0)
-                    key = (pg, k)
-                    arrived.setdefault(key, {})[r] = (n, deps)
-                    if (r, nid) not in op_of and len(arrived[key]) == len(pg_ranks[pg]):
-                        ranks = sorted(arrived[key])
+                    pg, k = coll_index[(r, nid)]
+                    got = arrived.setdefault((pg, k), {})
+                    got[r] = (n, deps)
+                    if len(got) == len(pg_ranks[pg]):
+                        ranks = sorted(got)
                         op = _comm_type(a.get("comm_type", 0), path, r, nid)
                         size = float(a.get("comm_size", 0) or 0)
-                        all_deps = [d for _, (_, ds) in arrived[key].items() for d in ds]
+                        all_deps = [d for _, ds2 in got.values() for d in ds2]
                         oid = ops.add(Op(name, pg if pg in ("tp", "dp", "pp", "ep") else "dp",
                                          tuple(ranks), stream=f"coll:{pg}",
                                          colls=[coll(op, ranks, size)]), deps=all_deps)
-                        for rr, (nn, _) in arrived[key].items():
+                        for rr, (nn, _) in got.items():
                             op_of[(rr, int(_get(nn, "id")))] = oid
-                    if (r, nid) not in op_of:
-                        break  # wait for the other ranks of the group
-                    coll_count[(r, pg)] = k + 1
-                elif t in ("COMM_SEND_NODE", "COMM_RECV_NODE"):
+                        progressed = True
+                    else:
+                        keep.append(n)
+                    continue
+                if t in ("COMM_SEND_NODE", "COMM_RECV_NODE"):
                     src = int(a.get("comm_src", r if t == "COMM_SEND_NODE" else -1))
                     dst = int(a.get("comm_dst", r if t == "COMM_RECV_NODE" else -1))
-                    key = (src, dst, a.get("comm_tag", 0))
-                    side = "send" if t == "COMM_SEND_NODE" else "recv"
-                    entry = p2p.setdefault(key, {})
-                    entry.setdefault(side, (r, nid, deps, n))
-                    if (r, nid) not in op_of and "send" in entry and "recv" in entry:
+                    entry = p2p.setdefault((src, dst, a.get("comm_tag", 0)), {})
+                    entry["send" if t == "COMM_SEND_NODE" else "recv"] = (r, nid, deps, n)
+                    if "send" in entry and "recv" in entry:
                         s_r, s_id, s_deps, s_n = entry["send"]
                         r_r, r_id, r_deps, _ = entry["recv"]
                         size = float(_attrs(s_n).get("comm_size", 0) or 0)
-                        oid = ops.add(Op(name, "pp", (s_r, r_r), stream="p2p",
+                        oid = ops.add(Op(str(_get(s_n, "name", default="send")), "pp",
+                                         (s_r, r_r), stream="p2p",
                                          colls=[coll("SendRecv", [s_r, r_r], size,
                                                      pairs=[[s_r, r_r]])]),
                                       deps=s_deps + r_deps)
                         op_of[(s_r, s_id)] = op_of[(r_r, r_id)] = oid
-                        del p2p[key]
-                    if (r, nid) not in op_of:
-                        break
-                elif t == "METADATA_NODE":
+                        progressed = True
+                    else:
+                        keep.append(n)
+                    continue
+                if t == "METADATA_NODE":
                     op_of[(r, nid)] = None
                 else:
                     dur = float(_get(n, "duration_micros", "durationMicros", default=0) or 0)
                     op_of[(r, nid)] = ops.add(Op(name, "compute", (r,), duration_s=dur * unit),
                                               deps=deps)
-                pos[r] += 1
-                remaining -= 1
                 progressed = True
+            left[r] = [n for n in keep if (r, int(_get(n, "id"))) not in op_of]
         if not progressed:
-            stuck = {r: order[r][pos[r]].get("name") for r in order if pos[r] < len(order[r])}
-            raise MeshnetError(f"{path}: the ranks' collectives do not match (ranks waiting "
-                               f"at {dict(list(stuck.items())[:4])}); every rank of a process "
-                               "group must issue its collectives in the same order")
-    # op_of may map to None (metadata) — the OpList filtered those out already
+            stuck = {r: left[r][0].get("name") for r in order if left[r]}
+            raise MeshnetError(f"{path}: the ranks' communication does not match (ranks "
+                               f"waiting at {dict(list(stuck.items())[:4])}); every rank of a "
+                               "process group must issue its collectives in the same order, "
+                               "and every send needs its receive")
     return ops, world, f"{world} ranks, {len(ops)} ops"
 
 

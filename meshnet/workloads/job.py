@@ -189,7 +189,7 @@ class TraceJob(WorkloadJob):
         tflops = float(nodes.tflops.min()) / acc
         if tr.format == "aicb":
             ops, world, shape = aicb.read_ops(tr.path, time_unit_s=tr.time_unit_s,
-                                              dp_algorithm=cfg.layout.dp_algorithm)
+                                              dp_algorithm=self.layout_spec.dp_algorithm)
         else:
             ops, world, shape = chakra.read_ops(tr.path, time_unit_s=tr.time_unit_s)
         return ops, world, tflops, None, f"{tr.format} trace {tr.path}: {shape}"

@@ -15,7 +15,8 @@ Large-Scale Language Model Training on GPU Clusters Using Megatron-LM", SC21, ar
   ``2 h E``;
 - the output layer ``2 h V`` once per token (on the last pipeline stage).
 
-A training step is forward + backward = 3 forward passes (4 with activation recomputation).
+A training step is forward + backward = 3 forward passes (4 with activation recomputation,
+which re-runs the layers but not the output layer).
 For Llama-2-70B shapes this gives 444 GFLOPs per token, within 0.5 % of Narayanan's closed
 form ``72 l h^2 (1 + s/6h + V/12lh)`` adapted to grouped-query attention and SwiGLU.
 
@@ -170,7 +171,9 @@ class ModelSpec:
         444.5
         """
         tokens = float(self.global_batch) * self.sequence_length
-        return self.passes * self.forward_flops_per_token() * tokens
+        layers = self.forward_flops_per_token() - self.logits_forward_flops_per_token()
+        # recomputation re-runs the layers, not the output layer (Narayanan et al., App. A)
+        return (self.passes * layers + 3.0 * self.logits_forward_flops_per_token()) * tokens
 
     def activation_bytes(self, micro_batch_size: int) -> float:
         """Bytes of one micro-batch's hidden states ``b s h`` (a pipeline boundary, a TP

@@ -83,19 +83,21 @@ class StageCosts:
         self.layers = stage_layers(model.n_layers, spec.pp)
         self.rate = accelerator_tflops * 1e12 * spec.mfu  # FLOP/s per accelerator
 
-    def forward_flops(self, p: int) -> float:
-        """Forward FLOPs of one micro-batch on stage ``p`` (whole TP group)."""
+    def forward_flops(self, p: int) -> tuple[float, float]:
+        """Forward FLOPs of one micro-batch on stage ``p`` (whole TP group): (layers,
+        output layer)."""
         m = self.model
         f = sum(m.layer_forward_flops_per_token(m.is_moe_layer(i)) for i in self.layers[p])
-        if p == self.spec.pp - 1:
-            f += m.logits_forward_flops_per_token()
-        return f * self.tokens
+        out = m.logits_forward_flops_per_token() if p == self.spec.pp - 1 else 0.0
+        return f * self.tokens, out * self.tokens
 
     def forward_s(self, p: int) -> float:
-        return self.forward_flops(p) / self.spec.tp / self.rate
+        return sum(self.forward_flops(p)) / self.spec.tp / self.rate
 
     def backward_s(self, p: int) -> float:
-        return (self.model.passes - 1.0) * self.forward_s(p)
+        """Twice the forward; with recomputation the layers' forward once more."""
+        layers, out = self.forward_flops(p)
+        return ((self.model.passes - 1.0) * layers + 2.0 * out) / self.spec.tp / self.rate
 
     def params_per_rank(self, p: int) -> tuple[float, float]:
         """(dense, expert) parameters a rank of stage ``p`` holds (gradients it reduces)."""
