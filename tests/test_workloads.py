@@ -376,6 +376,10 @@ def test_chakra_trace_end_to_end(tmp_path):
     assert step > 0.0031
     ring_bytes = 2 * 3 / 4 * 67108864
     assert step < 0.0031 + 50 * ring_bytes / 12.5e9  # well under 50 x the ideal ring time
+    # the ring's neighbours are one +Grid hop apart, each on its own 100 Gbps link: the mesh
+    # gave the data-parallel dimension exactly the link rate
+    yml = (tmp_path / "astrasim" / "w_w0.yml").read_text()
+    assert "bandwidth: [ 12.5" in yml and "npus_count: [ 4" in yml
 
 
 # ---------------------------------------------------------------------------- bad keys
@@ -438,3 +442,74 @@ def test_layout_groups_with_experts():
     lay = Layout(tp=1, pp=1, dp=8, ep=4)
     assert lay.groups("ep") == [(0, 1, 2, 3), (4, 5, 6, 7)]
     assert lay.groups("edp") == [(0, 4), (1, 5), (2, 6), (3, 7)]
+
+
+def _chakra_job():
+    from meshnet.traffic.collectives import make_job
+    from meshnet.traffic.config import JobConfig
+    from meshnet.traffic.placement import ComputeNodes
+    from meshnet.workloads.config import TraceSpec
+
+    k = 4
+    nodes = ComputeNodes(node_ids=np.arange(k, dtype=np.int32),
+                         names=np.array([f"n{i}" for i in range(k)], dtype=object),
+                         accelerators=np.ones(k, np.int32), tflops=np.full(k, 989.0),
+                         shell=np.full(k, -1, np.int32), plane=np.full(k, -1, np.int32),
+                         slot=np.full(k, -1, np.int32), n_satellites=k)
+    cfg = JobConfig(name="c", kind="trace",
+                    trace=TraceSpec(format="chakra", path=str(DATA / "chakra_dp4")))
+    return make_job(cfg, nodes, n_nodes=k)
+
+
+def test_step_from_measured_flows_by_hand():
+    job = _chakra_job()
+    (phase,) = job.step_phases()
+    ar = 2 * 3 / 4 * 67108864  # ring bytes per rank
+    pairs = dict(zip(zip(phase.src.tolist(), phase.dst.tolist(), strict=True),
+                     phase.bytes.tolist(), strict=True))
+    assert pairs == {(0, 1): ar + 1048576, (1, 2): ar, (2, 3): ar, (3, 0): ar}
+    rate, delay = 12.5e9, 0.01  # every pair at 100 Gbps, 10 ms away
+    t = phase.bytes / rate
+    step = job.step_from_flows(phase.src, phase.dst, phase.bytes, np.zeros(4), t,
+                               np.full(4, delay))
+    # rank 1: forward 1 ms, the 1 MiB receive (10 ms + 1 MiB at 12.5 GB/s), backward 2 ms;
+    # then the ring all-reduce (6 rounds of 10 ms + 2 x 3/4 x 64 MiB at 12.5 GB/s), then 0.1 ms
+    recv_end = 0.001 + delay + 1048576 / rate
+    hand = recv_end + 0.002 + 6 * delay + ar / rate + 0.0001
+    assert step == pytest.approx(hand, rel=1e-12)
+    assert job.breakdowns[-1]["step_s"] == step
+    # half the rate on every pair: the transfers (not the rounds, not the compute) double
+    step2 = job.step_from_flows(phase.src, phase.dst, phase.bytes, np.zeros(4), 2 * t,
+                                np.full(4, delay))
+    assert step2 - step == pytest.approx((ar + 1048576) / rate, rel=1e-9)
+
+
+FAULT = """
+[traffic.jobs.resilience]
+recovery = "restart"
+restart_s = 1.0
+
+[faults]
+[[faults.events]]
+kind = "accelerator"
+satellite = 0
+start_s = 0.8
+end_s = 2.0
+"""
+
+
+def test_failures_in_the_perfetto_trace(tmp_path):
+    from meshnet.runner import run_scenario
+
+    job = MODEL_JOB.replace("kind = \"model\"", "kind = \"model\"") + FAULT
+    text = SMALL.replace("{acc}", "2").replace("{job}", job).replace("steps = 2", "steps = 3")
+    sc = parse_scenario(text)
+    res = run_scenario(sc, sc.grid(), tmp_path, plots=False, progress=False)
+    assert res.summary["jobs"][0]["steps_done"] >= 3
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    jsonschema.validate(trace, TRACE_SCHEMA)
+    ev = trace["traceEvents"]
+    hit = [e for e in ev if e.get("cat") == "failure" and e["ph"] == "i"]
+    assert len(hit) == 1 and hit[0]["ts"] == pytest.approx(0.8e6)
+    rec = [e for e in ev if e.get("name") == "recovery"]
+    assert rec and rec[0]["dur"] == pytest.approx(2.2e6)  # node back at 2 s, + 1 s restart
