@@ -92,6 +92,11 @@ class StepModel:
         self.pair_bytes = np.bincount(pair_idx, weights=self.op_pair_bytes,
                                       minlength=self.pair_key.shape[0])
         self.deps = [np.asarray(o.deps, np.int64) for o in self.ops]
+        counts = [len(o.ranks) for o in self.ops]
+        self._op_rank = np.fromiter((r for o in self.ops for r in o.ranks), np.int64,
+                                    sum(counts))
+        self._op_of_rank = np.repeat(np.arange(n_ops), counts)
+        self._n_ranks = int(self._op_rank.max()) + 1 if self._op_rank.size else 0
 
     # ------------------------------------------------------------------ mesh traffic
     @property
@@ -152,19 +157,21 @@ class StepModel:
         out = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
         if not self.ops:
             return out, ()
-        # the compute-stream group (ranks of a compute op) whose last op ends last
-        last_end: dict = {}
-        for i, o in enumerate(self.ops):
+        # the compute-stream group (ranks of a compute op) whose last op ends last; a group's
+        # ops are those that involve its first rank
+        first = {}
+        for o in self.ops:
             if o.stream == "compute" and o.is_compute:
-                last_end[o.ranks] = max(last_end.get(o.ranks, 0.0), end[i])
-        mine_all: dict = {}
-        for i, o in enumerate(self.ops):
-            for g in last_end:
-                if o.ranks == g or (g and g[0] in o.ranks):
-                    mine_all.setdefault(g, []).append(i)
-        group_end = {g: max(end[j] for j in mine_all[g]) for g in last_end}
-        crit = max(group_end, key=group_end.get)
-        mine = mine_all[crit]
+                first.setdefault(o.ranks, o.ranks[0])
+        lead = np.full(self._n_ranks, -1, np.int64)
+        for g, r in first.items():
+            lead[r] = r
+        rank_end = np.zeros(self._n_ranks)
+        np.maximum.at(rank_end, self._op_rank, end[self._op_of_rank])
+        leads = np.flatnonzero(lead >= 0)
+        crit_rank = int(leads[np.argmax(rank_end[leads])])
+        crit = next(g for g, r in first.items() if r == crit_rank)
+        mine = self._op_of_rank[self._op_rank == crit_rank].tolist()
         stream = [i for i in mine if self.ops[i].stream == "compute"]
         t = 0.0
         for i in stream:
