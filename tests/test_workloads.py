@@ -513,3 +513,35 @@ def test_failures_in_the_perfetto_trace(tmp_path):
     assert len(hit) == 1 and hit[0]["ts"] == pytest.approx(0.8e6)
     rec = [e for e in ev if e.get("name") == "recovery"]
     assert rec and rec[0]["dur"] == pytest.approx(2.2e6)  # node back at 2 s, + 1 s restart
+
+
+def test_sequence_parallel_moves_the_same_bytes():
+    m = _tiny()
+    a = build_step(m, LayoutSpec(tp=2, pp=2, dp=2, micro_batches=2), 2, 100.0)[0]
+    b = build_step(m, LayoutSpec(tp=2, pp=2, dp=2, micro_batches=2, sequence_parallel=True),
+                   2, 100.0)[0]
+    tp_a = [o for o in a.ops if o.dim == "tp"]
+    tp_b = [o for o in b.ops if o.dim == "tp"]
+    assert [c.op for c in tp_b[0].colls] == ["AllGather", "ReduceScatter"]
+    # all-reduce = reduce-scatter + all-gather: 2 (n-1)/n S either way
+    assert sum(o.flows()[2].sum() for o in tp_a) == pytest.approx(
+        sum(o.flows()[2].sum() for o in tp_b))
+
+
+def test_moe_schedule_expert_groups():
+    m = ModelSpec(n_layers=2, hidden_size=64, heads=4, vocab_size=100, sequence_length=16,
+                  global_batch=16, experts=4, top_k=2, gated_mlp=False)
+    ops, lay, costs = build_step(m, LayoutSpec(tp=1, pp=1, dp=4, ep=2, micro_batches=2), 1,
+                                 100.0)
+    ep = [o for o in ops.ops if o.dim == "ep"]
+    # one forward and one backward all-to-all op per micro-batch and EP group (2 groups)
+    assert len(ep) == 2 * 2 * 2
+    assert {c.ranks.tolist().__str__() for o in ep for c in o.colls} == {"[0, 1]", "[2, 3]"}
+    # each rank routes b s tokens x top_k x h x 2 bytes; 2 calls per MoE layer x 2 layers
+    b = 16 // (4 * 2)
+    assert ep[0].size_bytes == b * 16 * 2 * 64 * 2 and ep[0].count == 4
+    # expert weights reduce over the expert-data-parallel group (dp / ep = 2: ranks 0, 2)
+    edp = [o for o in ops.ops if o.dim == "edp"]
+    assert edp and {tuple(c.ranks.tolist()) for c in edp[0].colls} == {(0, 2), (1, 3)}
+    dense, expert = costs.params_per_rank(0)
+    assert expert == 2 * (4 / 2) * 2 * 64 * 256  # 2 layers x 2 local experts x 2 h f

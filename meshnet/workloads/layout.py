@@ -141,6 +141,16 @@ class Layout:
         groups = [tuple(g) for g in out.values()]
         return sorted(groups, key=lambda g: min(g))
 
+    def communicators(self, dim: str) -> list:
+        """The :class:`~meshnet.workloads.nccl.Communicator` of every group of ``dim``.
+
+        >>> [c.name for c in Layout(tp=2, dp=2).communicators("dp")]
+        ['dp0', 'dp1']
+        """
+        from .nccl import Communicator
+
+        return [Communicator(f"{dim}{i}", g, dim) for i, g in enumerate(self.groups(dim))]
+
     def node_of_rank(self) -> np.ndarray:
         """``(world,)`` index of the node (in the job's node order) each rank runs on."""
         return np.arange(self.world_size) // self.accelerators_per_node
