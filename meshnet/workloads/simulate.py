@@ -164,7 +164,7 @@ class StepModel:
             if o.stream == "compute" and o.is_compute:
                 first.setdefault(o.ranks, o.ranks[0])
         lead = np.full(self._n_ranks, -1, np.int64)
-        for g, r in first.items():
+        for r in first.values():
             lead[r] = r
         rank_end = np.zeros(self._n_ranks)
         np.maximum.at(rank_end, self._op_rank, end[self._op_of_rank])
@@ -195,7 +195,7 @@ class StepModel:
             out[_dim(self.ops[last].dim)] += end[last] - t
             t = end[last]
         out["bubble"] += max(0.0, step - t)
-        return out, crit
+        return {k: float(v) for k, v in out.items()}, crit
 
     def nominal_rates(self, rate_bps: float) -> np.ndarray:
         """Every pair at ``rate_bps`` shared by the pairs leaving the same node at once."""
