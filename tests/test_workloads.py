@@ -545,3 +545,40 @@ def test_moe_schedule_expert_groups():
     assert edp and {tuple(c.ranks.tolist()) for c in edp[0].colls} == {(0, 2), (1, 3)}
     dense, expert = costs.params_per_rank(0)
     assert expert == 2 * (4 / 2) * 2 * 64 * 256  # 2 layers x 2 local experts x 2 h f
+
+
+def test_gradient_buckets_overlap_the_last_backward():
+    m = _tiny()
+    spec = LayoutSpec(tp=2, pp=2, dp=2, micro_batches=2, bucket_params=5000)
+    ops, _, _ = build_step(m, spec, accelerators_per_node=2, accelerator_tflops=100.0)
+    chunks = [o for o in ops.ops if o.ranks == (0, 1) and "backward mb1 chunk" in o.name]
+    dp = [o for o in ops.ops if o.dim == "dp" and 0 in o.ranks]
+    # 27776 parameters per rank in buckets of 5000: 6 buckets, 6 chunks of the last backward
+    assert len(chunks) == len(dp) == 6
+    sm = StepModel(ops.ops, np.arange(8) // 2, 7.2e12, 0.0)
+    dur = np.where(sm.is_comm, 0.0, sm.compute_s)
+    for o in dp:
+        dur[o.id] = 1e-3
+    t = sm.replay(dur)
+    # bucket k starts when chunk k ends, before the backward is over
+    assert t.start_s[dp[0].id] == pytest.approx(max(t.end_s[chunks[0].id],
+                                                    t.end_s[[o for o in ops.ops if o.ranks ==
+                                                             (2, 3) and o.name ==
+                                                             chunks[0].name][0].id]))
+    assert t.start_s[dp[0].id] < t.end_s[chunks[-1].id]
+
+
+def test_bad_trace_file_through_the_cli(tmp_path, capsys):
+    from meshnet.cli import main
+
+    bad = tmp_path / "w.txt"
+    bad.write_text("HYBRID_TRANSFORMER model_parallel_NPU_group: 2 all_gpus: 8\nthree\n")
+    toml = tmp_path / "s.toml"
+    toml.write_text(SMALL.replace("{acc}", "2").replace(
+        "{job}", 'kind = "trace"\n[traffic.jobs.trace]\nformat = "aicb"\npath = "w.txt"\n'))
+    out = tmp_path / "out"
+    code = main(["run", str(toml), "--out", str(out), "--no-plots", "-q"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1
+    assert "w.txt:2: expected the number of layers" in err[0]
+    assert not out.exists()
