@@ -1,0 +1,308 @@
+"""Read a run folder into the compact arrays the viewer page and the CZML export need.
+
+Everything comes from the run's own files: ``links.parquet`` (every link at every step),
+``flows.parquet`` (which nodes each job uses, and its rank pairs), ``jobs.parquet`` (training
+step times), ``summary.json``. Satellite positions come from ``positions.parquet`` in the
+folder when present (``meshnet positions --out RUN_DIR/positions.parquet``); otherwise they
+are propagated again, with the same SGP4 code, from the scenario text every run file
+stores in its metadata (with the run's ``--set`` overrides), at the run's own instants.
+
+Size is bounded by decimating in time: links are kept at every ``link_stride``-th step so
+that pairs x frames stays under ``max_link_cells``; positions are kept every ``pos_stride``
+steps (at most ``key_interval_s`` apart) and interpolated on the sphere in between, which
+is within a few metres for LEO at 10 s spacing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ..errors import MeshnetError
+from ..units import NS_PER_S
+
+#: Link cells (pairs x frames) kept at most; above it links are kept every n-th step.
+MAX_LINK_CELLS = 3_000_000
+#: Most positions keyframes are this far apart (s); see the module notes on accuracy.
+KEY_INTERVAL_S = 10.0
+
+_LINK_COLUMNS = ["t", "t_s", "a", "b", "kind", "state", "reason", "length_km",
+                 "capacity_gbps", "load_gbps", "utilisation"]
+
+
+@dataclass
+class RunView:
+    """A run, reduced to what the viewer draws (see :func:`load_run`)."""
+
+    run_dir: Path
+    scenario_name: str
+    summary: dict
+    epoch_iso: str
+    step_s: float
+    steps_t_s: np.ndarray          # (S,) every step of the run
+    node_names: list
+    n_sats: int
+    ground_r_km: np.ndarray        # (G, 3) ECEF
+    ground_lat_lon: np.ndarray     # (G, 2) geodetic degrees
+    key_t_s: np.ndarray            # (K,) positions keyframes
+    sat_r_km: np.ndarray           # (K, N, 3) float32 ECEF, NaN where SGP4 failed
+    frame_t_s: np.ndarray          # (F,) link frames
+    link_stride: int
+    pair_a: np.ndarray             # (P,) int32
+    pair_b: np.ndarray
+    pair_kind: np.ndarray          # (P,) 0 isl, 1 gsl
+    # (P, F) per pair and frame; state code 0 = no such link at that frame, else
+    # 1 + 16 * state + reason (state 0 down, 1 acquiring, 2 up; reason code of links.reasons)
+    code: np.ndarray
+    util: np.ndarray               # (P, F) float32
+    load_gbps: np.ndarray          # (P, F) float32
+    capacity_gbps: np.ndarray      # (P, F) float32
+    length_km: np.ndarray          # (P, F) float32
+    reason_names: list
+    jobs: dict = field(default_factory=dict)   # name -> {"nodes": [...], "pairs": [[s, d]]}
+    series: dict = field(default_factory=dict)  # per-step mesh figures (full resolution)
+    job_steps: dict = field(default_factory=dict)  # name -> {end_s, step_time_s, busbw_gbps}
+    ground_relay: bool = False
+    routing: str = ""
+    position_source: str = ""
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frame_t_s.shape[0])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_a.shape[0])
+
+
+def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
+             key_interval_s: float = KEY_INTERVAL_S) -> RunView:
+    """Load ``run_dir`` (a folder written by ``meshnet run``) for the viewer.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        Folder holding ``links.parquet`` and ``summary.json``.
+    max_link_cells : int
+        Budget of link pairs x frames (bounds the page size).
+    key_interval_s : float
+        Most seconds between two positions keyframes.
+
+    Returns
+    -------
+    RunView
+    """
+    run_dir = Path(run_dir)
+    links_path = run_dir / "links.parquet"
+    if not links_path.is_file():
+        if (run_dir / "comparison.json").is_file():
+            raise MeshnetError(f"{run_dir}: a comparison run; view one variant, e.g. "
+                               f"meshnet view {run_dir}/<variant>")
+        raise MeshnetError(f"{run_dir}: no links.parquet here; give a folder written by "
+                           "'meshnet run'")
+    try:
+        pf = pq.ParquetFile(links_path)
+        meta = {k.decode(): v.decode() for k, v in (pf.schema_arrow.metadata or {}).items()}
+        table = pf.read(columns=_LINK_COLUMNS)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise MeshnetError(f"{links_path}: cannot read ({exc}); run 'meshnet run' again") from None
+    summary = _read_json(run_dir / "summary.json")
+    if table.num_rows == 0:
+        raise MeshnetError(f"{links_path}: no rows; the run has no links to show")
+
+    t_s = table.column("t_s").to_numpy()
+    steps = np.unique(t_s)
+    epoch_ns = int(table.column("t").slice(0, 1).cast("int64").to_numpy()[0]
+                   - round(t_s[0] * NS_PER_S))
+    step_s = float(np.median(np.diff(steps))) if len(steps) > 1 else float(
+        summary.get("step_s", 1.0))
+    a = table.column("a").to_numpy().astype(np.int64)
+    b = table.column("b").to_numpy().astype(np.int64)
+    kind = _codes(table, "kind", ("isl", "gsl"))
+    state = _codes(table, "state", ("down", "acquiring", "up"))
+    from ..links.reasons import REASON_NAMES
+
+    reason = _codes(table, "reason", REASON_NAMES)
+
+    scenario = _scenario_from_meta(meta, links_path)
+    world = _world(scenario, links_path)
+    n_sats = world.n_sats
+    names = [str(x) for x in world.node_names]
+    n_nodes = len(names)
+    if a.max(initial=0) >= n_nodes or b.max(initial=0) >= n_nodes:
+        raise MeshnetError(f"{links_path}: node ids beyond the scenario's {n_nodes} nodes; "
+                           "the scenario file changed since the run, run it again")
+
+    # Time decimation of links.
+    key = (a * n_nodes + b) * 2 + kind
+    pairs, pair_idx = np.unique(key, return_inverse=True)
+    n_pairs = len(pairs)
+    link_stride = max(1, int(np.ceil(n_pairs * len(steps) / max_link_cells)))
+    frame_t = steps[::link_stride]
+    step_idx = np.searchsorted(steps, t_s)
+    keep = step_idx % link_stride == 0
+    f_idx = step_idx[keep] // link_stride
+    p_idx = pair_idx[keep]
+    shape = (n_pairs, len(frame_t))
+    code = np.zeros(shape, np.uint8)
+    code[p_idx, f_idx] = 1 + 16 * state[keep] + reason[keep]
+
+    def grid(col):
+        out = np.zeros(shape, np.float32)
+        out[p_idx, f_idx] = table.column(col).to_numpy()[keep]
+        return out
+
+    pair_node = pairs // 2
+    # Positions keyframes: every pos_stride-th step plus the last one.
+    pos_stride = max(1, int(key_interval_s // step_s)) if step_s > 0 else 1
+    key_idx = np.unique(np.r_[np.arange(0, len(steps), pos_stride), len(steps) - 1])
+    key_t = steps[key_idx]
+    sat_r, source = _positions(run_dir, world, scenario, epoch_ns, key_t)
+
+    view = RunView(
+        run_dir=run_dir, scenario_name=meta.get("scenario_name", summary.get("scenario", "")),
+        summary=summary,
+        epoch_iso=np.datetime64(epoch_ns, "ns").astype("datetime64[s]").astype(str) + "Z",
+        step_s=step_s, steps_t_s=steps, node_names=names, n_sats=n_sats,
+        ground_r_km=np.asarray(world.ground.r_km, np.float64).reshape(-1, 3),
+        ground_lat_lon=np.column_stack([world.ground.lat_deg, world.ground.lon_deg]),
+        key_t_s=key_t, sat_r_km=sat_r, frame_t_s=frame_t, link_stride=link_stride,
+        pair_a=(pair_node // n_nodes).astype(np.int32),
+        pair_b=(pair_node % n_nodes).astype(np.int32),
+        pair_kind=(pairs % 2).astype(np.uint8), code=code, util=grid("utilisation"),
+        load_gbps=grid("load_gbps"), capacity_gbps=grid("capacity_gbps"),
+        length_km=grid("length_km"), reason_names=list(REASON_NAMES),
+        ground_relay=bool(scenario.routing.ground_relay), routing=scenario.routing.policy,
+        position_source=source)
+    view.series = _series(steps, step_idx, kind, state, table)
+    view.jobs = _jobs(run_dir / "flows.parquet")
+    view.job_steps = _job_steps(run_dir / "jobs.parquet")
+    return view
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise MeshnetError(f"{path}: cannot read ({exc}); run 'meshnet run' again") from None
+
+
+def _codes(table, col, names) -> np.ndarray:
+    """Integer codes of a dictionary column, mapped onto the fixed ``names`` order."""
+    arr = table.column(col).combine_chunks()
+    if hasattr(arr, "indices"):
+        lut = np.array([list(names).index(str(v)) if str(v) in names else 0
+                        for v in arr.dictionary.to_pylist()], np.int64)
+        return lut[arr.indices.to_numpy(zero_copy_only=False)]
+    values = np.asarray(arr.to_pylist(), dtype=object)
+    return np.array([list(names).index(str(v)) for v in values], np.int64)
+
+
+def _scenario_from_meta(meta: dict, path: Path):
+    """The run's scenario, rebuilt from the text stored in the file (with its --set lines)."""
+    from ..scenario import apply_overrides, parse_scenario
+
+    text = meta.get("scenario_toml")
+    if not text:
+        raise MeshnetError(f"{path}: no scenario stored in the file's metadata; run "
+                           "'meshnet run' again with this meshnet")
+    source = meta.get("scenario_source") or ""
+    base = Path(source).parent if source and source != "None" else path.parent
+    sc = parse_scenario(text, source=Path(source) if source else None, base_dir=base)
+    sets = [ln[len("# --set "):].strip() for ln in text.splitlines()
+            if ln.startswith("# --set ")]
+    return apply_overrides(sc, sets)
+
+
+def _world(scenario, path):
+    from ..world import build_world
+
+    try:
+        return build_world(scenario)
+    except FileNotFoundError as exc:
+        raise MeshnetError(f"{path}: the run's scenario refers to {exc.filename}, which is "
+                           "gone; put it back or add positions.parquet to the run folder"
+                           ) from None
+
+
+def _positions(run_dir, world, scenario, epoch_ns, key_t) -> tuple[np.ndarray, str]:
+    pos_path = run_dir / "positions.parquet"
+    n = world.n_sats
+    if pos_path.is_file():
+        t = pq.read_table(pos_path, columns=["t_s", "sat", "x_km", "y_km", "z_km"])
+        ts = t.column("t_s").to_numpy()
+        sel = np.isin(ts, key_t)
+        if len(np.unique(ts[sel])) == len(key_t):
+            out = np.full((len(key_t), n, 3), np.nan, np.float32)
+            ki = np.searchsorted(key_t, ts[sel])
+            si = t.column("sat").to_numpy()[sel]
+            for j, c in enumerate(("x_km", "y_km", "z_km")):
+                out[ki, si, j] = t.column(c).to_numpy()[sel]
+            return out, "positions.parquet"
+    import datetime as dt
+
+    from ..orbits.propagate import propagate
+    from ..timegrid import TimeGrid
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
+        microseconds=epoch_ns // 1000)
+    grid = TimeGrid(epoch, np.round(key_t * NS_PER_S).astype(np.int64))
+    return (propagate(world.constellation, grid).r_km.astype(np.float32),
+            "propagated again from the run's scenario (SGP4)")
+
+
+def _series(steps, step_idx, kind, state, table) -> dict:
+    """Per-step mesh figures at full time resolution (for the side panels)."""
+    util = table.column("utilisation").to_numpy()
+    load = table.column("load_gbps").to_numpy()
+    isl_up = (kind == 0) & (state == 2)
+    n = len(steps)
+    cnt = np.bincount(step_idx[isl_up], minlength=n)
+    total = np.bincount(step_idx[kind == 0], minlength=n)
+    mean = np.bincount(step_idx[isl_up], weights=util[isl_up], minlength=n) / np.maximum(cnt, 1)
+    load_tbps = np.bincount(step_idx[isl_up], weights=load[isl_up], minlength=n) / 1e3
+    order = np.lexsort((util[isl_up], step_idx[isl_up]))
+    si, us = step_idx[isl_up][order], util[isl_up][order]
+    ends = np.cumsum(cnt)
+    starts = ends - cnt
+    p95 = np.array([us[s + int(0.95 * (e - s - 1))] if e > s else 0.0
+                    for s, e in zip(starts, ends, strict=True)])
+    del si
+    return {"t_s": steps, "mean_util": mean, "p95_util": p95,
+            "isl_up_frac": cnt / np.maximum(total, 1), "isl_load_tbps": load_tbps}
+
+
+def _jobs(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    t = pq.read_table(path, columns=["job", "src", "dst"]).to_pydict()
+    out: dict = {}
+    for job, s, d in zip(t["job"], t["src"], t["dst"], strict=True):
+        if job == "background":
+            continue
+        e = out.setdefault(job, {"nodes": set(), "pairs": set()})
+        e["nodes"].update((int(s), int(d)))
+        e["pairs"].add((int(s), int(d)))
+    return {k: {"nodes": sorted(v["nodes"]), "pairs": sorted(v["pairs"])}
+            for k, v in out.items()}
+
+
+def _job_steps(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    t = pq.read_table(path).to_pydict()
+    if not t.get("job"):
+        return {}
+    out: dict = {}
+    for i, job in enumerate(t["job"]):
+        e = out.setdefault(job, {"end_s": [], "step_time_s": [], "busbw_gbps": []})
+        for k in e:
+            v = t[k][i]
+            e[k].append(float("nan") if v is None else float(v))
+    return out
