@@ -26,7 +26,7 @@ from ..errors import MeshnetError
 from ..units import NS_PER_S
 
 #: Link cells (pairs x frames) kept at most; above it links are kept every n-th step.
-MAX_LINK_CELLS = 3_000_000
+MAX_LINK_CELLS = 8_000_000
 #: Most positions keyframes are this far apart (s); see the module notes on accuracy.
 KEY_INTERVAL_S = 10.0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MeshnetError
 from ..io.datasets import atomic_write, dumps_strict
 from .coastlines import coastlines
 from .data import RunView
@@ -113,7 +114,11 @@ def _summary_lines(s: dict) -> list[str]:
 
 def render_html(v: RunView) -> str:
     """The whole page as a string."""
-    from plotly.offline import get_plotlyjs
+    try:
+        from plotly.offline import get_plotlyjs
+    except ImportError:
+        raise MeshnetError("the viewer needs plotly (it ships plotly.js); install it with "
+                           "pip install 'meshnet[view]'") from None
 
     here = resources.files(__package__)
     template = (here / "template.html").read_text(encoding="utf-8")
