@@ -118,10 +118,11 @@ def test_positions_interpolate_within_metres_at_the_key_spacing():
     grid = TimeGrid.from_duration(sc.run.epoch, KEY_INTERVAL_S + 1, 1.0)
     r = propagate(world.constellation, grid).r_km
     a, b = r[0], r[int(KEY_INTERVAL_S)]
+    ra, rb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     for i in range(1, int(KEY_INTERVAL_S)):
         w = i / KEY_INTERVAL_S
         x = a + w * (b - a)
-        rad = np.linalg.norm(a, axis=1) + w * (np.linalg.norm(b, axis=1) - np.linalg.norm(a, axis=1))
+        rad = ra + w * (rb - ra)
         x *= (rad / np.linalg.norm(x, axis=1))[:, None]
         assert np.abs(np.linalg.norm(x - r[i], axis=1)).max() < 0.05
 
