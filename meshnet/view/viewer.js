@@ -91,7 +91,7 @@
     { name: "down: range", color: "#b07cff", test: (s, r) => s === 0 && r === 4 },
     { name: "down: earth", color: "#8c6b4a", test: (s, r) => s === 0 && r === 3 },
     { name: "acquiring", color: "#59d0ff", test: (s) => s === 1 },
-    { name: "down: fault", color: "#ff4fa3", test: (s, r) => s === 0 && r >= 11 && r <= 13 },
+    { name: "down: fault", color: "#ff5d5d", test: (s, r) => s === 0 && r >= 11 && r <= 13 },
     { name: "down: other", color: "#7a7f8f", test: (s) => s === 0 },
   ];
   // Trace order (same for globe and map): link groups, gsl, down groups, path,
@@ -601,7 +601,7 @@
 
   // For scripts and tests: where a node is drawn (client pixels), and counters.
   window.meshview = {
-    ready: true, frames: F, pairs: P, sats: N, stations: G,
+    ready: true, frames: F, pairs: P, sats: N, stations: G, names: NAMES,
     stats: () => ({ renders, rafs, draw_ms: drawMs }),
     _draw: draw,
     play: setPlaying,

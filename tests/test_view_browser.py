@@ -1,0 +1,146 @@
+"""view.html in a real headless Chromium (the system's package; .ci/run installs it).
+
+Opens the page of a tiny run from file://, and checks: no console errors and no network
+requests; the globe is drawn (not blank); moving the time slider changes the drawing;
+hovering a satellite shows its tooltip with its name; the flat map, down links and a job's
+paths draw. Screenshots are saved under the test's tmp folder (printed with -s).
+
+Skips, with the reason, when playwright or a Chromium binary is missing, unless
+MESHNET_REQUIRE_BROWSER=1 (set by .ci/run), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _chromium() -> str | None:
+    env = os.environ.get("MESHNET_CHROMIUM")
+    if env:
+        return env if Path(env).is_file() else None
+    for name in CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _need(ok: bool, reason: str):
+    if ok:
+        return
+    if os.environ.get("MESHNET_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"MESHNET_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need(False, "playwright is not installed (pip install 'meshnet[test]')")
+    exe = _chromium()
+    _need(exe is not None, "no Chromium binary on PATH (apt-get install -y chromium, or set "
+                           "MESHNET_CHROMIUM=/path/to/chromium)")
+    pytest.importorskip("plotly", reason="the viewer needs the 'view' extra (plotly)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page_path(tmp_path_factory):
+    from _viewrun import make_run
+
+    return make_run(tmp_path_factory.mktemp("viewb")) / "view.html"
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+
+
+def test_page_in_headless_chromium(browser, page_path, tmp_path):
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    print(f"\nscreenshots: {shots}")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    problems, requests = [], []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(page_path.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    stage = page.locator("#stage")
+
+    # The globe is drawn: the stage is far from one flat colour.
+    first = stage.screenshot(path=str(shots / "globe_t0.png"))
+    px0 = _pixels(first)
+    assert px0.std(axis=(0, 1)).mean() > 15, "the globe canvas looks blank"
+    # Satellites (near-white dots) and coastlines are on it.
+    assert np.count_nonzero(px0.min(axis=2) > 200) > 50
+
+    # Moving the slider to the last instant changes the drawing.
+    n_frames = page.evaluate("meshview.frames")
+    page.locator("#slider").evaluate(
+        f"(s) => {{ s.value = '{n_frames - 1}'; s.dispatchEvent(new Event('input')); }}")
+    page.wait_for_function(f"document.getElementById('slider').value === '{n_frames - 1}'")
+    page.wait_for_timeout(300)
+    assert "t = 56.0 s" in page.locator("#clock").inner_text()
+    later = _pixels(stage.screenshot(path=str(shots / "globe_last.png")))
+    changed = np.abs(later - px0).max(axis=2) > 40
+    assert changed.mean() > 0.002, "moving the slider did not change the drawing"
+
+    # Hovering a satellite shows its tooltip with its name.
+    name, pos = page.evaluate("""() => {
+        for (let u = 0; u < meshview.sats; u++) {
+            const p = meshview.nodeScreen(u);
+            if (p.visible) return [meshview.names[u], p];
+        }
+        return [null, null]; }""")
+    assert name is not None
+    page.mouse.move(pos["x"], pos["y"])
+    tip = page.locator("#tooltip")
+    tip.wait_for(state="visible", timeout=5_000)
+    assert name in tip.inner_text() and "links" in tip.inner_text()
+    page.screenshot(path=str(shots / "hover.png"))
+
+    # Click pins the details; the flat map, down links and a job's paths draw.
+    page.mouse.down()
+    page.mouse.up()
+    assert name in page.locator("#info").inner_text()
+    page.locator("#down").check()
+    page.select_option("#job", "job")
+    page.wait_for_function("document.getElementById('info').innerText.includes('rank pairs')")
+    page.locator("#mode").click()
+    page.wait_for_timeout(300)
+    flat = _pixels(stage.screenshot(path=str(shots / "map.png")))
+    assert flat.std(axis=(0, 1)).mean() > 15
+    magenta = (flat[..., 0] > 200) & (flat[..., 1] < 110) & (flat[..., 2] > 200)
+    assert magenta.sum() > 20, "the job's paths are not highlighted"
+
+    # Play advances the clock.
+    before = page.locator("#clock").inner_text()
+    page.locator("#slider").evaluate(
+        "(s) => { s.value = '0'; s.dispatchEvent(new Event('input')); }")
+    page.locator("#play").click()
+    page.wait_for_function(f"document.getElementById('clock').innerText !== {before!r}")
+    page.locator("#play").click()
+    page.screenshot(path=str(shots / "full.png"))
+
+    assert problems == [], problems
+    assert all(u.startswith(("file:", "data:", "blob:", "about:")) for u in requests), requests
+    page.close()
