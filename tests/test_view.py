@@ -277,3 +277,23 @@ def test_bad_run_folders_are_one_line_exit_2(tmp_path, capsys, make, expect):
         assert expect in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (d / "view.html").exists()
     assert not any(p.name.startswith(".") for p in d.iterdir())
+
+
+def test_serve_gives_the_page_on_localhost_only(run_dir):
+    import threading
+    import urllib.request
+
+    from meshnet.view.serve import make_server
+
+    httpd, url = make_server(run_dir / "view.html", 0)
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/view.html")
+    assert httpd.server_address[0] == "127.0.0.1"
+    th = threading.Thread(target=httpd.serve_forever, daemon=True)
+    th.start()
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert r.read() == (run_dir / "view.html").read_bytes()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        th.join(5)

@@ -10,8 +10,15 @@ from pathlib import Path
 from ..errors import MeshnetError
 
 
-def serve(page: Path, port: int = 8000, open_browser: bool = True) -> None:
-    """Serve ``page``'s folder on ``http://127.0.0.1:port/`` until interrupted (Ctrl-C)."""
+def make_server(page: Path, port: int = 8000):
+    """An HTTP server for ``page``'s folder on 127.0.0.1, and the page's URL.
+
+    Examples
+    --------
+    >>> httpd, url = make_server("runs/x/view.html", 0)       # doctest: +SKIP
+    >>> url                                                  # doctest: +SKIP
+    'http://127.0.0.1:40123/view.html'
+    """
     page = Path(page).resolve()
     handler = functools.partial(_QuietHandler, directory=str(page.parent))
     try:
@@ -19,7 +26,12 @@ def serve(page: Path, port: int = 8000, open_browser: bool = True) -> None:
     except OSError as exc:
         raise MeshnetError(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror}); "
                            "give another port, or 0 for any free one") from None
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/{page.name}"
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/{page.name}"
+
+
+def serve(page: Path, port: int = 8000, open_browser: bool = True) -> None:
+    """Serve ``page`` until interrupted (Ctrl-C), opening it in the default browser."""
+    httpd, url = make_server(page, port)
     print(f"serving {url} (Ctrl-C to stop)", flush=True)
     if open_browser:
         webbrowser.open(url)
