@@ -79,12 +79,13 @@
 
   // ---- trace groups --------------------------------------------------------------------
   const UTIL_BINS = [
-    { name: "idle", lo: -1, hi: 0, color: "#3b5b8c", width: 1.2 },
-    { name: "load ≤ 20 %", lo: 0, hi: 0.2, color: "#2fb5a5", width: 2 },
-    { name: "20–40 %", lo: 0.2, hi: 0.4, color: "#8ad34a", width: 2.5 },
-    { name: "40–60 %", lo: 0.4, hi: 0.6, color: "#f2d33b", width: 3 },
-    { name: "60–80 %", lo: 0.6, hi: 0.8, color: "#f5912f", width: 3.5 },
-    { name: "> 80 %", lo: 0.8, hi: 99, color: "#ec3a3a", width: 4 },
+    // widths in CSS px; 1 px lines take the rasteriser's fast hairline path
+    { name: "idle", lo: -1, hi: 0, color: "#30507e", width: 1 },
+    { name: "load ≤ 20 %", lo: 0, hi: 0.2, color: "#2fb5a5", width: 1 },
+    { name: "20–40 %", lo: 0.2, hi: 0.4, color: "#8ad34a", width: 1.6 },
+    { name: "40–60 %", lo: 0.4, hi: 0.6, color: "#f2d33b", width: 2 },
+    { name: "60–80 %", lo: 0.6, hi: 0.8, color: "#f5912f", width: 2.5 },
+    { name: "> 80 %", lo: 0.8, hi: 99, color: "#ec3a3a", width: 3 },
   ];
   const DOWN_GROUPS = [
     { name: "down: sun", color: "#ffe27a", test: (s, r) => s === 0 && r === 7 },
@@ -99,7 +100,7 @@
   const groups = [];
   UTIL_BINS.forEach((b) => groups.push({ kind: "isl", ...b }));
   groups.push({ kind: "gsl", name: "ground link", color: "#9aa4bd", width: 1 });
-  DOWN_GROUPS.forEach((d) => groups.push({ kind: "down", width: 1.5, ...d }));
+  DOWN_GROUPS.forEach((d) => groups.push({ kind: "down", width: 1, ...d }));
   groups.push({ kind: "path", name: "highlighted path", color: "#ff3df5", width: 6 });
   const G_GSL = UTIL_BINS.length, G_DOWN0 = G_GSL + 1, G_PATH = G_DOWN0 + DOWN_GROUPS.length;
 
@@ -234,20 +235,20 @@
       if (g < 0 || !wanted(g) || !VIS[pa[p]] || !VIS[pb[p]]) continue;
       segs[g].push(p); hovPairs.push(p);
     }
-    ctx.lineCap = "round";
+    ctx.lineCap = "butt";
     for (let g = 0; g < groups.length; g++) {
       if (g === G_PATH || !segs[g].length) continue;
       const gr = groups[g];
-      ctx.strokeStyle = gr.color; ctx.lineWidth = gr.width * (mode === "globe" ? 0.7 : 0.6);
-      ctx.globalAlpha = gr.kind === "isl" && g === 0 ? 0.55 : 0.9;
+      ctx.strokeStyle = gr.color; ctx.lineWidth = gr.width;
       ctx.setLineDash(gr.kind === "down" ? [3, 3] : []);
       ctx.beginPath();
       for (const p of segs[g]) linkPath(pa[p], pb[p]);
       ctx.stroke();
     }
-    ctx.setLineDash([]); ctx.globalAlpha = 1;
+    ctx.setLineDash([]);
     if (pathEdges.length && !hidden.has(groups[G_PATH].name)) {
-      ctx.strokeStyle = groups[G_PATH].color; ctx.lineWidth = 3.5; ctx.beginPath();
+      ctx.strokeStyle = groups[G_PATH].color; ctx.lineWidth = pathEdges.length > 150 ? 1.5 : 3.5;
+      ctx.beginPath();
       for (const [a, b] of pathEdges) if (VIS[a] && VIS[b]) linkPath(a, b);
       ctx.stroke();
     }
@@ -365,26 +366,55 @@
     return -1;
   }
   // ---- paths: shortest delay over the links up at this instant --------------------------
-  function shortestPath(src, dst, f) {
+  // Single-source Dijkstra (binary heap) until every target in `dsts` is settled;
+  // stations relay only with [routing] ground_relay, as in the run.
+  const dist = new Float64Array(NN), prev = new Int32Array(NN);
+  function shortestPaths(src, dsts, f) {
     if (!adj || adjFrame !== f) buildAdj(f);
-    const dist = new Float64Array(NN).fill(Infinity), prev = new Int32Array(NN).fill(-1);
-    const heap = [[0, src]]; dist[src] = 0;
-    while (heap.length) {
-      let bi = 0;                          // small graphs: a linear-scan queue is fast enough
-      for (let i = 1; i < heap.length; i++) if (heap[i][0] < heap[bi][0]) bi = i;
-      const [d, u] = heap[bi]; heap[bi] = heap[heap.length - 1]; heap.pop();
+    dist.fill(Infinity); prev.fill(-1);
+    const hk = [0], hv = [src];
+    const push = (k, v) => {
+      let i = hk.length; hk.push(k); hv.push(v);
+      while (i > 0) {
+        const pI = (i - 1) >> 1;
+        if (hk[pI] <= hk[i]) break;
+        [hk[pI], hk[i]] = [hk[i], hk[pI]]; [hv[pI], hv[i]] = [hv[i], hv[pI]]; i = pI;
+      }
+    };
+    const pop = () => {
+      const k = hk[0], v = hv[0], lk = hk.pop(), lv = hv.pop();
+      if (hk.length) {
+        hk[0] = lk; hv[0] = lv;
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1, r = l + 1;
+          let m = i;
+          if (l < hk.length && hk[l] < hk[m]) m = l;
+          if (r < hk.length && hk[r] < hk[m]) m = r;
+          if (m === i) break;
+          [hk[m], hk[i]] = [hk[i], hk[m]]; [hv[m], hv[i]] = [hv[i], hv[m]]; i = m;
+        }
+      }
+      return [k, v];
+    };
+    dist[src] = 0;
+    let left = new Set(dsts);
+    while (hk.length && left.size) {
+      const [d, u] = pop();
       if (d > dist[u]) continue;
-      if (u === dst) break;
+      left.delete(u);
       if (u >= N && u !== src && !D.ground_relay) continue;
       for (let e = adjPtr[u]; e < adjPtr[u + 1]; e++) {
         const v = adjNode[e], nd = d + adjLen[e];
-        if (nd < dist[v]) { dist[v] = nd; prev[v] = u; heap.push([nd, v]); }
+        if (nd < dist[v]) { dist[v] = nd; prev[v] = u; push(nd, v); }
       }
     }
-    if (!isFinite(dist[dst])) return null;
-    const hops = [];
-    for (let v = dst; prev[v] >= 0; v = prev[v]) hops.push([prev[v], v]);
-    return { edges: hops.reverse(), km: dist[dst] };
+    return dsts.map((dst) => {
+      if (!isFinite(dist[dst])) return null;
+      const hops = [];
+      for (let v = dst; prev[v] >= 0; v = prev[v]) hops.push([prev[v], v]);
+      return { edges: hops.reverse(), km: dist[dst] };
+    });
   }
   let adj = null, adjFrame = -1, adjPtr, adjNode, adjLen;
   function buildAdj(f) {
@@ -419,8 +449,9 @@
     if (!pairs.length) return;
     let ok = 0, worst = 0, hops = 0;
     const seen = new Set();
-    for (const [s, d] of pairs) {
-      const r = shortestPath(s, d, curF);
+    const bySrc = new Map();
+    for (const [s, d] of pairs) { if (!bySrc.has(s)) bySrc.set(s, []); bySrc.get(s).push(d); }
+    for (const [s, dsts] of bySrc) for (const r of shortestPaths(s, dsts, curF)) {
       if (!r) continue;
       ok++; hops += r.edges.length; worst = Math.max(worst, r.km);
       for (const [a, b] of r.edges) {
@@ -441,8 +472,6 @@
     legend: { orientation: "h", x: 0, y: 1.18, font: { size: 9 } },
     xaxis: { gridcolor: "#263150", zeroline: false, range: [t0, Math.max(tEnd, t0 + 1)] },
     yaxis: { gridcolor: "#263150", zeroline: false, title: { text: ytitle, font: { size: 10 } } },
-    shapes: [{ type: "line", xref: "x", yref: "paper", x0: t0, x1: t0, y0: 0, y1: 1,
-      line: { color: "#ffd34d", width: 1.5 } }],
   }, extra || {});
   const smallCfg = { displayModeBar: false, responsive: true, staticPlot: false };
   const S = D.series;
@@ -455,7 +484,7 @@
       type: "scatter", line: { color: palette[i % 5], width: 1.5 } });
   });
   thrTr.push({ x: S.t_s, y: S.isl_load_tbps, name: "sum of ISL loads, Tbps", yaxis: "y2",
-    mode: "lines", type: "scatter", line: { color: "#9aa4bd", width: 1 } });
+    mode: "lines", type: "scatter", line: { color: "rgba(154,164,189,.45)", width: 1 } });
   const cs = $("c_step"), ct = $("c_thr"), cu = $("c_util");
   await Plotly.newPlot(cs, stepTr.length ? stepTr : [{ x: [], y: [], type: "scatter", name: "no training jobs" }],
     chartLayout("s per step"), smallCfg);
@@ -469,12 +498,21 @@
   ], chartLayout("% of capacity", {
     yaxis2: { overlaying: "y", side: "right", showgrid: false, zeroline: false, color: "#6f8fb8", range: [0, 100.5] },
     margin: { l: 46, r: 34, t: 6, b: 24 } }), smallCfg);
-  let lastCursor = 0;
-  function moveCursor(force) {
-    const now = performance.now();
-    if (!force && now - lastCursor < 250) return;
-    lastCursor = now;
-    for (const c of [cs, ct, cu]) Plotly.relayout(c, { "shapes[0].x0": curT, "shapes[0].x1": curT });
+  // The cursor is a plain element over each chart (a plotly relayout per frame costs more
+  // than drawing the whole mesh).
+  const cursors = [cs, ct, cu].map((c) => {
+    const d = document.createElement("div");
+    d.className = "cursor"; c.style.position = "relative"; c.append(d);
+    return d;
+  });
+  function moveCursor() {
+    [cs, ct, cu].forEach((c, i) => {
+      const xa = c._fullLayout && c._fullLayout.xaxis;
+      if (!xa) return;
+      cursors[i].style.left = (xa._offset + xa.l2p(curT)) + "px";
+      cursors[i].style.top = c._fullLayout.yaxis._offset + "px";
+      cursors[i].style.height = c._fullLayout.yaxis._length + "px";
+    });
   }
 
   // ---- info: satellites, stations, links ---------------------------------------------------
@@ -546,7 +584,7 @@
     const d = new Date(Date.parse(D.epoch) + curT * 1000);
     return `t = ${curT.toFixed(1)} s  ${d.toISOString().slice(11, 19)} UTC`;
   }
-  let busy = false, pending = false, renders = 0, drawMs = 0;
+  let busy = false, pending = false, renders = 0, drawMs = 0, lastPaths = 0;
   async function render(t, opts) {
     curT = Math.min(Math.max(t, t0), tEnd);
     const f = frameAt(curT);
@@ -556,14 +594,17 @@
     busy = true;
     try {
       positionsAt(curT);
-      if (newFrame) { updatePaths(); showInfo(); }
+      // While playing, paths of a large job are refreshed at most twice a second.
+      if (newFrame && (!playing || performance.now() - lastPaths > 500 || (opts && opts.paths))) {
+        updatePaths(); showInfo(); lastPaths = performance.now();
+      }
       slider.value = String(curF);
       $("clock").textContent = clockText();
       const t1 = performance.now();
       await draw();
       drawMs += performance.now() - t1;
       renders++;
-      moveCursor(!playing);
+      moveCursor();
     } finally { busy = false; }
     if (pending) { pending = false; render(curT); }
   }
@@ -615,7 +656,7 @@
   }
   buildLegend();
   await render(t0, { paths: true });
-  moveCursor(true);
+  moveCursor();
   document.body.dataset.ready = "1";
 })().catch((e) => {
   console.error(e);
