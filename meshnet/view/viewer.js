@@ -642,7 +642,7 @@
 
   // For scripts and tests: where a node is drawn (client pixels), and counters.
   window.meshview = {
-    ready: true, frames: F, pairs: P, sats: N, stations: G, names: NAMES,
+    ready: true, frames: F, pairs: P, sats: N, stations: G, names: NAMES, jobs: D.jobs,
     stats: () => ({ renders, rafs, draw_ms: drawMs }),
     _draw: draw,
     play: setPlaying,
