@@ -54,8 +54,8 @@ def build_payload(v: RunView) -> dict:
     if v.link_stride > 1:
         notes.append(f"links are shown every {v.link_stride} steps "
                      f"({v.link_stride * v.step_s:g} s) to bound the file size")
-    notes.append(f"positions are kept every {_key_dt(v):g} s and interpolated on the "
-                 f"sphere in between (source: {v.position_source})")
+    notes.append(f"positions are kept at most {_key_dt(v):g} s apart and interpolated on "
+                 f"the sphere in between (source: {v.position_source})")
     return {
         "scenario": v.scenario_name,
         "epoch": v.epoch_iso,
@@ -91,7 +91,7 @@ def build_payload(v: RunView) -> dict:
 
 
 def _key_dt(v: RunView) -> float:
-    return float(np.median(np.diff(v.key_t_s))) if len(v.key_t_s) > 1 else v.step_s
+    return float(np.max(np.diff(v.key_t_s))) if len(v.key_t_s) > 1 else v.step_s
 
 
 def _summary_lines(s: dict) -> list[str]:

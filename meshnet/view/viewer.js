@@ -486,8 +486,10 @@
   thrTr.push({ x: S.t_s, y: S.isl_load_tbps, name: "sum of ISL loads, Tbps", yaxis: "y2",
     mode: "lines", type: "scatter", line: { color: "rgba(154,164,189,.45)", width: 1 } });
   const cs = $("c_step"), ct = $("c_thr"), cu = $("c_util");
-  await Plotly.newPlot(cs, stepTr.length ? stepTr : [{ x: [], y: [], type: "scatter", name: "no training jobs" }],
-    chartLayout("s per step"), smallCfg);
+  await Plotly.newPlot(cs, stepTr.length ? stepTr : [{ x: [t0], y: [0], type: "scatter", mode: "markers",
+    marker: { opacity: 0 }, showlegend: false, hoverinfo: "skip" }],
+  chartLayout("s per step", stepTr.length ? {} : { yaxis: { visible: false }, annotations: [{ text: "no training jobs in this run",
+    xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { color: "#8a95b0" } }] }), smallCfg);
   await Plotly.newPlot(ct, thrTr, chartLayout(stepTr.length ? "Gbps" : "", {
     yaxis2: { overlaying: "y", side: "right", showgrid: false, zeroline: false, color: "#9aa4bd" },
     margin: { l: 46, r: 34, t: 6, b: 24 } }), smallCfg);
@@ -507,8 +509,8 @@
   });
   function moveCursor() {
     [cs, ct, cu].forEach((c, i) => {
-      const xa = c._fullLayout && c._fullLayout.xaxis;
-      if (!xa) return;
+      const xa = c._fullLayout && c._fullLayout.xaxis, ya = c._fullLayout && c._fullLayout.yaxis;
+      if (!xa || !ya) { cursors[i].style.display = "none"; return; }
       cursors[i].style.left = (xa._offset + xa.l2p(curT)) + "px";
       cursors[i].style.top = c._fullLayout.yaxis._offset + "px";
       cursors[i].style.height = c._fullLayout.yaxis._length + "px";
