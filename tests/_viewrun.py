@@ -56,13 +56,17 @@ STATIONS = ("name,lat_deg,lon_deg,population\nNew York,40.7,-74,20e6\nLondon,51.
             "Tokyo,35.7,139.7,37e6\nSao Paulo,-23.5,-46.6,22e6\n")
 
 
-def make_run(folder: Path, *extra: str) -> Path:
+#: The same without training jobs (background traffic only).
+NO_JOBS = TINY.split("[traffic.compute]")[0] + "[traffic.background]\ntotal_offered_bps = 30e9\n"
+
+
+def make_run(folder: Path, *extra: str, text: str = TINY) -> Path:
     """Run the tiny scenario with ``meshnet run --view`` into ``folder/run``; return it."""
     from meshnet.cli import main
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "st.csv").write_text(STATIONS)
-    (folder / "tiny.toml").write_text(TINY)
+    (folder / "tiny.toml").write_text(text)
     out = folder / "run"
     code = main(["run", str(folder / "tiny.toml"), "--out", str(out), "-q", "--no-plots",
                  "--view", *extra])

@@ -144,3 +144,27 @@ def test_page_in_headless_chromium(browser, page_path, tmp_path):
     assert problems == [], problems
     assert all(u.startswith(("file:", "data:", "blob:", "about:")) for u in requests), requests
     page.close()
+
+
+def test_page_of_a_run_without_jobs(browser, tmp_path):
+    """No training jobs: the page still loads cleanly; hovering a station names it."""
+    from _viewrun import NO_JOBS, make_run
+
+    page_path = make_run(tmp_path, text=NO_JOBS) / "view.html"
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(page_path.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    assert "no training jobs" in page.locator("#c_step").inner_text()
+    page.evaluate("meshview.setMode('map')")
+    page.wait_for_timeout(200)
+    pos = page.evaluate("meshview.nodeScreen(meshview.sats + 1)")     # London
+    page.mouse.move(pos["x"], pos["y"])
+    tip = page.locator("#tooltip")
+    tip.wait_for(state="visible", timeout=5_000)
+    assert "London" in tip.inner_text() and "ground station" in tip.inner_text()
+    page.screenshot(path=str(tmp_path / "no_jobs_map.png"))
+    assert problems == [], problems
+    page.close()

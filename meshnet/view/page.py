@@ -3,7 +3,8 @@
 The data travel as gzip-compressed, base64-encoded typed arrays that the page inflates with
 the browser's own ``DecompressionStream``; nothing is fetched at view time. Quantisation (the
 page states it): utilisation to 0.5 %, loads, capacities and lengths to 1/65,000 of their
-maximum, positions to 1/32,000 of the largest coordinate (about 0.25 km for LEO).
+maximum, positions to 1/32,000 of the largest coordinate (about 0.25 km for LEO; for a compact
+formation, of the largest offset from its centre, so centimetres for a formation of a few km).
 """
 
 from __future__ import annotations
@@ -39,10 +40,19 @@ def _scaled_u16(arr: np.ndarray) -> tuple[str, float]:
 
 def build_payload(v: RunView) -> dict:
     """The JSON object the page script reads (arrays packed, see :func:`_pack`)."""
-    r = v.sat_r_km
-    top = float(np.nanmax(np.abs(r))) if np.isfinite(r).any() else 1.0
-    pos_scale = top / 32000.0
-    q = np.where(np.isfinite(r), np.rint(np.nan_to_num(r) / pos_scale), -32768)
+    r = v.sat_r_km.astype(np.float64)
+    # Quantised about each keyframe's centre when the satellites fly in a compact formation
+    # (a few km across), about the Earth's centre otherwise: the step stays small either way.
+    centre = np.zeros((r.shape[0], 3))
+    if np.isfinite(r).any():
+        with np.errstate(invalid="ignore"):
+            c = np.nanmean(r, axis=1)
+        compact = np.isfinite(c).all() and np.linalg.norm(c, axis=1).min() > 3000.0
+        centre = np.where(compact, np.nan_to_num(c), 0.0)
+    dev = r - centre[:, None, :]
+    top = float(np.nanmax(np.abs(dev))) if np.isfinite(dev).any() else 1.0
+    pos_scale = max(top, 1e-6) / 32000.0
+    q = np.where(np.isfinite(dev), np.rint(np.nan_to_num(dev) / pos_scale), -32768)
     load, load_scale = _scaled_u16(v.load_gbps)
     cap, cap_scale = _scaled_u16(v.capacity_gbps)
     length, len_scale = _scaled_u16(v.length_km)
@@ -68,6 +78,7 @@ def build_payload(v: RunView) -> dict:
         "key_t_s": v.key_t_s.tolist(),
         "pos": _pack(q.astype("<i2")),
         "pos_scale": pos_scale,
+        "pos_centre": np.round(centre, 6).tolist(),
         "frame_t_s": v.frame_t_s.tolist(),
         "link_stride": v.link_stride,
         "pair_a": _pack(v.pair_a.astype("<i4")),

@@ -52,11 +52,12 @@
     const k1 = Math.min(k + 1, K - 1);
     const w = k1 === k ? 0 : Math.min(1, Math.max(0, (t - keyT[k]) / (keyT[k1] - keyT[k])));
     const s = D.pos_scale, o0 = k * N * 3, o1 = k1 * N * 3;
+    const c0 = D.pos_centre[k], c1 = D.pos_centre[k1];
     for (let i = 0; i < N; i++) {
       const a = o0 + 3 * i, b = o1 + 3 * i;
       if (pos[a] === -32768 || pos[b] === -32768) { X[i] = Y[i] = Z[i] = NaN; continue; }
-      const ax = pos[a] * s, ay = pos[a + 1] * s, az = pos[a + 2] * s;
-      const bx = pos[b] * s, by = pos[b + 1] * s, bz = pos[b + 2] * s;
+      const ax = c0[0] + pos[a] * s, ay = c0[1] + pos[a + 1] * s, az = c0[2] + pos[a + 2] * s;
+      const bx = c1[0] + pos[b] * s, by = c1[1] + pos[b + 1] * s, bz = c1[2] + pos[b + 2] * s;
       let x = ax + w * (bx - ax), y = ay + w * (by - ay), z = az + w * (bz - az);
       const ra = Math.hypot(ax, ay, az), rb = Math.hypot(bx, by, bz), r = ra + w * (rb - ra);
       const f = r / Math.hypot(x, y, z);
@@ -125,6 +126,8 @@
   const view = { lon: 20, lat: 25, zoom: 1, mx: 0, my: 0, mzoom: 1 };
   const SX = new Float32Array(NN), SY = new Float32Array(NN), VIS = new Uint8Array(NN);
   const CAM_R = 4.2 * R_EARTH;             // camera distance from the Earth's centre
+  const MAX_ZOOM = 1e5;                     // enough for formations a few hundred metres wide
+  let follow = false;                       // keep a compact formation in view as it flies
   let cam = null;
   function camera() {
     const lo = view.lon * Math.PI / 180, la = view.lat * Math.PI / 180;
@@ -157,6 +160,12 @@
   }
   function projectAll() {
     const out = [SX, SY];
+    if (follow) {
+      let x = 0, y = 0, z = 0;
+      for (let i = 0; i < N; i++) if (X[i] === X[i]) { x += X[i]; y += Y[i]; z += Z[i]; }
+      view.lon = Math.atan2(y, x) * 180 / Math.PI;
+      view.lat = Math.atan2(z, Math.hypot(x, y)) * 180 / Math.PI;
+    }
     if (mode === "globe") {
       camera();
       for (let i = 0; i < NN; i++) VIS[i] = X[i] === X[i] && proj3(X[i], Y[i], Z[i], out, i) ? 1 : 0;
@@ -325,6 +334,7 @@
       if (Math.abs(dx) + Math.abs(dy) > 2) drag.moved = true;
       drag.x = e.clientX; drag.y = e.clientY;
       if (mode === "globe") {
+        follow = false;                     // the user steers now
         const k = 0.25 / view.zoom;
         view.lon -= dx * k; view.lat = Math.max(-89, Math.min(89, view.lat + dy * k));
       } else { view.mx += dx; view.my += dy; }
@@ -338,7 +348,7 @@
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
     const k = Math.exp(-e.deltaY * 0.0015);
-    if (mode === "globe") view.zoom = Math.max(0.5, Math.min(12, view.zoom * k));
+    if (mode === "globe") view.zoom = Math.max(0.5, Math.min(MAX_ZOOM, view.zoom * k));
     else view.mzoom = Math.max(1, Math.min(12, view.mzoom * k));
     redraw();
   }, { passive: false });
@@ -460,9 +470,9 @@
       }
     }
     pathText = pairs.length === 1
-      ? (ok ? `${NAMES[pairs[0][0]]} → ${NAMES[pairs[0][1]]}: ${hops} hops, ${(worst / C_KM_S * 1e3).toFixed(2)} ms one way`
+      ? (ok ? `${NAMES[pairs[0][0]]} → ${NAMES[pairs[0][1]]}: ${hops} hops, ${fmtMs(worst / C_KM_S * 1e3)} one way`
             : `${NAMES[pairs[0][0]]} → ${NAMES[pairs[0][1]]}: no path at this instant`)
-      : `${$("job").value}: ${ok}/${pairs.length} rank pairs routed, ${(hops / Math.max(ok, 1)).toFixed(1)} hops mean, slowest ${(worst / C_KM_S * 1e3).toFixed(2)} ms`;
+      : `${$("job").value}: ${ok}/${pairs.length} rank pairs routed, ${(hops / Math.max(ok, 1)).toFixed(1)} hops mean, slowest ${fmtMs(worst / C_KM_S * 1e3)}`;
   }
 
   // ---- side panels ------------------------------------------------------------------------
@@ -471,7 +481,8 @@
     font: { color: "#8a95b0", size: 10 }, showlegend: true,
     legend: { orientation: "h", x: 0, y: 1.18, font: { size: 9 } },
     xaxis: { gridcolor: "#263150", zeroline: false, range: [t0, Math.max(tEnd, t0 + 1)] },
-    yaxis: { gridcolor: "#263150", zeroline: false, title: { text: ytitle, font: { size: 10 } } },
+    yaxis: { gridcolor: "#263150", zeroline: false, automargin: true,
+      title: { text: ytitle, font: { size: 10 } } },
   }, extra || {});
   const smallCfg = { displayModeBar: false, responsive: true, staticPlot: false };
   const S = D.series;
@@ -519,6 +530,7 @@
 
   // ---- info: satellites, stations, links ---------------------------------------------------
   const fmt = (v, d) => (v === v ? v.toFixed(d) : "–");
+  const fmtMs = (ms) => (ms < 0.1 ? `${(ms * 1e3).toFixed(2)} µs` : `${ms.toFixed(3)} ms`);
   function linkRows(p) {
     const c = code[cell(p, curF)], i = cell(p, curF);
     if (!c) return [["state", "no such link now"]];
@@ -526,7 +538,7 @@
     const s = linkState(c), r = linkReason(c);
     return [["link", `${NAMES[pa[p]]} — ${NAMES[pb[p]]}`], ["kind", pk[p] ? "ground link" : "laser (ISL)"],
       ["state", STATE[s]], ["reason", D.reasons[r]], ["length", `${fmt(lk, 1)} km`],
-      ["delay", `${fmt(lk / C_KM_S * 1e3, 3)} ms`], ["capacity", `${fmt(cp, 1)} Gbps`],
+      ["delay", fmtMs(lk / C_KM_S * 1e3)], ["capacity", `${fmt(cp, 1)} Gbps`],
       ["load", `${fmt(ld, 2)} Gbps`], ["utilisation", `${fmt(util[i] / 2, 1)} %`]];
   }
   function nodeRows(u) {
@@ -657,6 +669,29 @@
     return { x: r.left + SX[u], y: r.top + SY[u], visible: !!VIS[u] };
   }
   buildLegend();
+  // Start looking at a compact formation, else towards the compute nodes (or Africa).
+  positionsAt(t0);
+  (function centre() {
+    const mean = (ids) => {
+      let x = 0, y = 0, z = 0, n = 0;
+      for (const u of ids) if (X[u] === X[u]) { x += X[u]; y += Y[u]; z += Z[u]; n++; }
+      return n ? [x / n, y / n, z / n] : [0, 0, 0];
+    };
+    const all = mean([...Array(N).keys()]);
+    const [x, y, z] = Math.hypot(...all) > 0.5 * R_EARTH ? all : jobOf.size ? mean(jobOf.keys()) : [0, 0, 0];
+    if (Math.hypot(x, y, z) < 0.3 * R_EARTH) return;
+    const compact = Math.hypot(...all) > 0.5 * R_EARTH, lim = compact ? 80 : 35;
+    view.lon = Math.atan2(y, x) * 180 / Math.PI;
+    view.lat = Math.max(-lim, Math.min(lim, Math.atan2(z, Math.hypot(x, y)) * 180 / Math.PI));
+    if (!compact) return;
+    follow = true;
+    // zoom until the formation spans about a third of the view
+    let ext = 0;
+    for (let i = 0; i < N; i++) if (X[i] === X[i]) ext = Math.max(ext, Math.hypot(X[i] - x, Y[i] - y, Z[i] - z));
+    view.zoom = 1; camera();
+    const px = cam.focal * Math.max(ext, 0.01) / (CAM_R - Math.hypot(x, y, z));
+    view.zoom = Math.max(1, Math.min(MAX_ZOOM, Math.min(W, H) / 6 / px));
+  })();
   await render(t0, { paths: true });
   moveCursor();
   document.body.dataset.ready = "1";
