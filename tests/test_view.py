@@ -167,6 +167,19 @@ def test_time_decimation_bounds_the_page_and_says_so(run_dir, tmp_path, links):
     assert any("every 3 steps" in n for n in build_payload(small)["notes"])
 
 
+def test_reading_in_small_batches_gives_the_same_view(run_dir, monkeypatch):
+    """links.parquet is streamed; a step straddling two batches changes nothing."""
+    import meshnet.view.data as data
+
+    ref = load_run(run_dir)
+    monkeypatch.setattr(data, "BATCH_ROWS", 997)       # not a multiple of a step's rows
+    got = load_run(run_dir)
+    for k in ("code", "util", "load_gbps", "capacity_gbps", "length_km", "pair_a", "pair_b"):
+        np.testing.assert_array_equal(getattr(got, k), getattr(ref, k), err_msg=k)
+    for k, v in ref.series.items():
+        np.testing.assert_allclose(got.series[k], v, rtol=1e-12, err_msg=k)
+
+
 def test_positions_parquet_in_the_folder_is_used(run_dir, tmp_path):
     import shutil
 

@@ -52,7 +52,7 @@ def up_intervals(up: np.ndarray, t_s: np.ndarray, step_s: float) -> list[tuple[f
 
 def czml_packets(run_dir) -> list[dict]:
     """The CZML packets of the run in ``run_dir`` (see the module notes)."""
-    v = load_run(run_dir, max_link_cells=2**62)
+    v = load_run(run_dir, max_link_cells=2**62, link_values=False)
     epoch = dt.datetime.fromisoformat(v.epoch_iso.replace("Z", "+00:00"))
     t_end = float(v.steps_t_s[-1] + v.step_s)
     start, stop = _iso(epoch, v.steps_t_s[0]), _iso(epoch, t_end)

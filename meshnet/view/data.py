@@ -27,6 +27,8 @@ from ..units import NS_PER_S
 
 #: Link cells (pairs x frames) kept at most; above it links are kept every n-th step.
 MAX_LINK_CELLS = 8_000_000
+#: Rows of links.parquet read at once (memory stays bounded whatever the run's length).
+BATCH_ROWS = 1_000_000
 #: Most positions keyframes are this far apart (s); see the module notes on accuracy.
 KEY_INTERVAL_S = 10.0
 
@@ -80,7 +82,7 @@ class RunView:
 
 
 def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
-             key_interval_s: float = KEY_INTERVAL_S) -> RunView:
+             key_interval_s: float = KEY_INTERVAL_S, link_values: bool = True) -> RunView:
     """Load ``run_dir`` (a folder written by ``meshnet run``) for the viewer.
 
     Parameters
@@ -91,6 +93,9 @@ def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
         Budget of link pairs x frames (bounds the page size).
     key_interval_s : float
         Most seconds between two positions keyframes.
+    link_values : bool
+        Keep utilisation, load, capacity and length per pair and frame (False: states only,
+        as the CZML export needs; those arrays are then empty).
 
     Returns
     -------
@@ -107,54 +112,56 @@ def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
     try:
         pf = pq.ParquetFile(links_path)
         meta = {k.decode(): v.decode() for k, v in (pf.schema_arrow.metadata or {}).items()}
-        table = pf.read(columns=_LINK_COLUMNS)
+        n_rows = pf.metadata.num_rows
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise MeshnetError(f"{links_path}: cannot read ({exc}); run 'meshnet run' again") from None
     summary = _read_json(run_dir / "summary.json")
-    if table.num_rows == 0:
+    if n_rows == 0:
         raise MeshnetError(f"{links_path}: no rows; the run has no links to show")
-
-    t_s = table.column("t_s").to_numpy()
-    steps = np.unique(t_s)
-    epoch_ns = int(table.column("t").slice(0, 1).cast("int64").to_numpy()[0]
-                   - round(t_s[0] * NS_PER_S))
-    step_s = float(np.median(np.diff(steps))) if len(steps) > 1 else float(
-        summary.get("step_s", 1.0))
-    a = table.column("a").to_numpy().astype(np.int64)
-    b = table.column("b").to_numpy().astype(np.int64)
-    kind = _codes(table, "kind", ("isl", "gsl"))
-    state = _codes(table, "state", ("down", "acquiring", "up"))
-    from ..links.reasons import REASON_NAMES
-
-    reason = _codes(table, "reason", REASON_NAMES)
-
     scenario = _scenario_from_meta(meta, links_path)
     world = _world(scenario, links_path)
     n_sats = world.n_sats
     names = [str(x) for x in world.node_names]
     n_nodes = len(names)
-    if a.max(initial=0) >= n_nodes or b.max(initial=0) >= n_nodes:
-        raise MeshnetError(f"{links_path}: node ids beyond the scenario's {n_nodes} nodes; "
-                           "the scenario file changed since the run, run it again")
 
-    # Time decimation of links.
-    key = (a * n_nodes + b) * 2 + kind
-    pairs, pair_idx = np.unique(key, return_inverse=True)
+    # Pass 1: the steps and the link pairs (streamed: memory independent of the run length).
+    steps, pairs = np.zeros(0), np.zeros(0, np.int64)
+    epoch_ns = None
+    for batch in _batches(pf, links_path, ["t", "t_s", "a", "b", "kind"]):
+        t_s = batch.column("t_s").to_numpy()
+        if epoch_ns is None:
+            epoch_ns = int(batch.column("t").slice(0, 1).cast("int64").to_numpy()[0]
+                           - round(t_s[0] * NS_PER_S))
+        steps = np.union1d(steps, np.unique(t_s))
+        pairs = np.union1d(pairs, np.unique(_pair_key(batch, n_nodes, links_path)))
+    step_s = float(np.median(np.diff(steps))) if len(steps) > 1 else float(
+        summary.get("step_s", 1.0))
+
+    # Pass 2: the kept frames of every pair, and per-step figures at full resolution.
     n_pairs = len(pairs)
     link_stride = max(1, int(np.ceil(n_pairs * len(steps) / max_link_cells)))
     frame_t = steps[::link_stride]
-    step_idx = np.searchsorted(steps, t_s)
-    keep = step_idx % link_stride == 0
-    f_idx = step_idx[keep] // link_stride
-    p_idx = pair_idx[keep]
     shape = (n_pairs, len(frame_t))
     code = np.zeros(shape, np.uint8)
-    code[p_idx, f_idx] = 1 + 16 * state[keep] + reason[keep]
+    values = {c: np.zeros(shape if link_values else (n_pairs, 0), np.float32)
+              for c in ("utilisation", "load_gbps", "capacity_gbps", "length_km")}
+    series = _SeriesAccumulator(steps)
+    from ..links.reasons import REASON_NAMES
 
-    def grid(col):
-        out = np.zeros(shape, np.float32)
-        out[p_idx, f_idx] = table.column(col).to_numpy()[keep]
-        return out
+    for batch in _batches(pf, links_path, _LINK_COLUMNS[1:]):
+        step_idx = np.searchsorted(steps, batch.column("t_s").to_numpy())
+        pair_idx = np.searchsorted(pairs, _pair_key(batch, n_nodes, links_path))
+        kind = _codes(batch, "kind", ("isl", "gsl"))
+        state = _codes(batch, "state", ("down", "acquiring", "up"))
+        reason = _codes(batch, "reason", REASON_NAMES)
+        cols = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in values}
+        series.add(step_idx, kind, state, cols["utilisation"], cols["load_gbps"])
+        keep = step_idx % link_stride == 0
+        f_idx, p_idx = step_idx[keep] // link_stride, pair_idx[keep]
+        code[p_idx, f_idx] = 1 + 16 * state[keep] + reason[keep]
+        if link_values:
+            for c, arr in values.items():
+                arr[p_idx, f_idx] = cols[c][keep]
 
     pair_node = pairs // 2
     # Positions keyframes: every pos_stride-th step plus the last one.
@@ -173,12 +180,12 @@ def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
         key_t_s=key_t, sat_r_km=sat_r, frame_t_s=frame_t, link_stride=link_stride,
         pair_a=(pair_node // n_nodes).astype(np.int32),
         pair_b=(pair_node % n_nodes).astype(np.int32),
-        pair_kind=(pairs % 2).astype(np.uint8), code=code, util=grid("utilisation"),
-        load_gbps=grid("load_gbps"), capacity_gbps=grid("capacity_gbps"),
-        length_km=grid("length_km"), reason_names=list(REASON_NAMES),
+        pair_kind=(pairs % 2).astype(np.uint8), code=code, util=values["utilisation"],
+        load_gbps=values["load_gbps"], capacity_gbps=values["capacity_gbps"],
+        length_km=values["length_km"], reason_names=list(REASON_NAMES),
         ground_relay=bool(scenario.routing.ground_relay), routing=scenario.routing.policy,
         position_source=source)
-    view.series = _series(steps, step_idx, kind, state, table)
+    view.series = series.result()
     view.jobs = _jobs(run_dir / "flows.parquet")
     view.job_steps = _job_steps(run_dir / "jobs.parquet")
     return view
@@ -195,7 +202,9 @@ def _read_json(path: Path) -> dict:
 
 def _codes(table, col, names) -> np.ndarray:
     """Integer codes of a dictionary column, mapped onto the fixed ``names`` order."""
-    arr = table.column(col).combine_chunks()
+    arr = table.column(col)
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
     if hasattr(arr, "indices"):
         lut = np.array([list(names).index(str(v)) if str(v) in names else 0
                         for v in arr.dictionary.to_pylist()], np.int64)
@@ -257,25 +266,69 @@ def _positions(run_dir, world, scenario, epoch_ns, key_t) -> tuple[np.ndarray, s
             "propagated again from the run's scenario (SGP4)")
 
 
-def _series(steps, step_idx, kind, state, table) -> dict:
-    """Per-step mesh figures at full time resolution (for the side panels)."""
-    util = table.column("utilisation").to_numpy()
-    load = table.column("load_gbps").to_numpy()
-    isl_up = (kind == 0) & (state == 2)
-    n = len(steps)
-    cnt = np.bincount(step_idx[isl_up], minlength=n)
-    total = np.bincount(step_idx[kind == 0], minlength=n)
-    mean = np.bincount(step_idx[isl_up], weights=util[isl_up], minlength=n) / np.maximum(cnt, 1)
-    load_tbps = np.bincount(step_idx[isl_up], weights=load[isl_up], minlength=n) / 1e3
-    order = np.lexsort((util[isl_up], step_idx[isl_up]))
-    si, us = step_idx[isl_up][order], util[isl_up][order]
-    ends = np.cumsum(cnt)
-    starts = ends - cnt
-    p95 = np.array([us[s + int(0.95 * (e - s - 1))] if e > s else 0.0
-                    for s, e in zip(starts, ends, strict=True)])
-    del si
-    return {"t_s": steps, "mean_util": mean, "p95_util": p95,
-            "isl_up_frac": cnt / np.maximum(total, 1), "isl_load_tbps": load_tbps}
+def _batches(pf, path, columns):
+    try:
+        yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+    except MeshnetError:
+        raise
+    except Exception as exc:  # a damaged file fails part-way through
+        raise MeshnetError(f"{path}: cannot read ({exc}); run 'meshnet run' again") from None
+
+
+def _pair_key(batch, n_nodes, path) -> np.ndarray:
+    a = batch.column("a").to_numpy().astype(np.int64)
+    b = batch.column("b").to_numpy().astype(np.int64)
+    if a.size and max(a.max(), b.max()) >= n_nodes:
+        raise MeshnetError(f"{path}: node ids beyond the scenario's {n_nodes} nodes; "
+                           "the scenario file changed since the run, run it again")
+    return (a * n_nodes + b) * 2 + _codes(batch, "kind", ("isl", "gsl"))
+
+
+class _SeriesAccumulator:
+    """Per-step mesh figures at full time resolution (for the side panels), batch by batch.
+
+    The 95th percentile of up-ISL utilisation is the order statistic ``floor(0.95 (n - 1))``
+    of each step's values (rows of one step may straddle batches, so values are kept until
+    their step is complete; links.parquet is time-major).
+    """
+
+    def __init__(self, steps):
+        n = len(steps)
+        self.steps = steps
+        self.cnt = np.zeros(n)
+        self.total = np.zeros(n)
+        self.util = np.zeros(n)
+        self.load = np.zeros(n)
+        self.p95 = np.zeros(n)
+        self._held_idx = np.zeros(0, np.int64)
+        self._held_util = np.zeros(0)
+
+    def add(self, step_idx, kind, state, util, load):
+        n = len(self.steps)
+        up = (kind == 0) & (state == 2)
+        self.cnt += np.bincount(step_idx[up], minlength=n)
+        self.total += np.bincount(step_idx[kind == 0], minlength=n)
+        self.util += np.bincount(step_idx[up], weights=util[up], minlength=n)
+        self.load += np.bincount(step_idx[up], weights=load[up], minlength=n)
+        si = np.r_[self._held_idx, step_idx[up]]
+        us = np.r_[self._held_util, util[up]]
+        last = step_idx.max() if step_idx.size else -1
+        done = si < last
+        self._percentiles(si[done], us[done])
+        self._held_idx, self._held_util = si[~done], us[~done]
+
+    def _percentiles(self, si, us):
+        order = np.lexsort((us, si))
+        si, us = si[order], us[order]
+        uniq, start, count = np.unique(si, return_index=True, return_counts=True)
+        self.p95[uniq] = us[start + (0.95 * (count - 1)).astype(np.int64)]
+
+    def result(self) -> dict:
+        self._percentiles(self._held_idx, self._held_util)
+        cnt = np.maximum(self.cnt, 1)
+        return {"t_s": self.steps, "mean_util": self.util / cnt, "p95_util": self.p95,
+                "isl_up_frac": self.cnt / np.maximum(self.total, 1),
+                "isl_load_tbps": self.load / 1e3}
 
 
 def _jobs(path: Path) -> dict:
