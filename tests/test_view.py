@@ -312,3 +312,22 @@ def test_serve_gives_the_page_on_localhost_only(run_dir):
         httpd.shutdown()
         httpd.server_close()
         th.join(5)
+
+
+HYPATIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hypatia_kuiper_630"
+
+
+@pytest.mark.skipif(not HYPATIA.is_dir(), reason="needs ../shared/data/hypatia_kuiper_630")
+def test_view_of_a_run_on_a_hypatia_directory(tmp_path):
+    """A run of a Hypatia folder stores no TOML scenario; the viewer rebuilds it from the
+    folder and its positions still match the run's link lengths."""
+    out = tmp_path / "run"
+    assert main(["run", str(HYPATIA), "--duration", "2", "--step", "1", "--out", str(out),
+                 "-q", "--no-plots", "--view"]) == 0
+    v = load_run(out)
+    assert v.n_sats == 1156 and len(v.ground_r_km) == 100
+    links = pq.read_table(out / "links.parquet").to_pandas()
+    rows = links[links.t_s == v.key_t_s[0]]
+    r = np.vstack([v.sat_r_km[0], v.ground_r_km])
+    d = np.linalg.norm(r[rows.a.to_numpy()] - r[rows.b.to_numpy()], axis=1)
+    np.testing.assert_allclose(d, rows.length_km, atol=0.01)

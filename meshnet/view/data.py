@@ -221,6 +221,12 @@ def _scenario_from_meta(meta: dict, path: Path):
     if not text:
         raise MeshnetError(f"{path}: no scenario stored in the file's metadata; run "
                            "'meshnet run' again with this meshnet")
+    if text.startswith("# Hypatia satellite-network directory"):
+        import tomllib
+
+        from ..scenario import hypatia_scenario
+
+        return hypatia_scenario(Path(tomllib.loads(text)["hypatia_dir"]))
     source = meta.get("scenario_source") or ""
     base = Path(source).parent if source and source != "None" else path.parent
     sc = parse_scenario(text, source=Path(source) if source else None, base_dir=base)
