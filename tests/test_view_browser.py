@@ -118,6 +118,23 @@ def test_page_in_headless_chromium(browser, page_path, tmp_path):
     assert name in tip.inner_text() and "links" in tip.inner_text()
     page.screenshot(path=str(shots / "hover.png"))
 
+    # Hovering a link (away from any node) shows its state and physics.
+    page.mouse.move(5, 5)
+    tip.wait_for(state="hidden", timeout=5_000)
+    for k in range(page.evaluate("meshview.linkScreen(0).drawn")):
+        link = page.evaluate(f"meshview.linkScreen({k})")
+        page.mouse.move(link["x"], link["y"])
+        page.wait_for_timeout(50)
+        text = tip.inner_text() if tip.is_visible() else ""
+        if "length" in text:
+            break
+    assert link["a"] in text and link["b"] in text, text
+    for field in ("state", "reason", "length", "delay", "capacity", "load", "utilisation"):
+        assert field in text, field
+    page.screenshot(path=str(shots / "hover_link.png"))
+    page.mouse.move(pos["x"], pos["y"])
+    tip.wait_for(state="visible", timeout=5_000)
+
     # Click pins the details; the flat map, down links and a job's paths draw.
     page.mouse.down()
     page.mouse.up()

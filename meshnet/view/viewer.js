@@ -109,7 +109,7 @@
 
   // ---- drawing: Canvas 2-D (plotly's WebGL 3-D traces redraw too slowly for thousands
   // of moving links; see docs/view.md), perspective globe or equirectangular map ----------
-  let mouse = { x: 0, y: 0 }, pinned = null, playing = false;
+  let mouse = { x: 0, y: 0 }, pinned = null, hoverSel = null, playing = false;
   const tip = $("tooltip");
   const canvas = document.createElement("canvas");
   const stage = $("stage");
@@ -275,9 +275,12 @@
       for (let u = N; u < NN; u++) if (VIS[u]) { ctx.moveTo(SX[u], SY[u] - 4.5); ctx.lineTo(SX[u] + 4, SY[u] + 3); ctx.lineTo(SX[u] - 4, SY[u] + 3); ctx.closePath(); }
       ctx.fill();
     }
-    if (pinned && pinned.node !== undefined && VIS[pinned.node]) {
-      ctx.strokeStyle = "#ffd34d"; ctx.lineWidth = 2; ctx.beginPath();
-      ctx.arc(SX[pinned.node], SY[pinned.node], 8, 0, 2 * Math.PI); ctx.stroke();
+    for (const sel of [pinned, hoverSel]) {          // the pinned and the hovered item
+      if (!sel) continue;
+      ctx.strokeStyle = "#ffd34d"; ctx.lineWidth = 2.5; ctx.beginPath();
+      if (sel.node !== undefined && VIS[sel.node]) ctx.arc(SX[sel.node], SY[sel.node], 8, 0, 2 * Math.PI);
+      else if (sel.pair !== undefined && VIS[pa[sel.pair]] && VIS[pb[sel.pair]]) linkPath(pa[sel.pair], pb[sel.pair]);
+      ctx.stroke();
     }
     return Promise.resolve();
   }
@@ -343,8 +346,10 @@
     mouse = { x: e.clientX, y: e.clientY };
     const s = pickAt(e.clientX - r.left, e.clientY - r.top);
     if (s) showTip(s); else tip.style.display = "none";
+    const key = (x) => (x ? (x.node !== undefined ? "n" + x.node : "p" + x.pair) : "");
+    if (key(s) !== key(hoverSel)) { hoverSel = s; redraw(); }
   });
-  canvas.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+  canvas.addEventListener("mouseleave", () => { tip.style.display = "none"; hoverSel = null; redraw(); });
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
     const k = Math.exp(-e.deltaY * 0.0015);
@@ -663,6 +668,14 @@
     seek: (f) => render(frameT[Math.max(0, Math.min(F - 1, f))]),
     setMode: (m) => { if (m !== mode) $("mode").onclick(); },
     nodeScreen: (u) => screenOf(u),
+    // midpoint of the k-th link drawn now, with its end names
+    linkScreen: (k) => {
+      const p = hovPairs[k];
+      if (p === undefined) return null;
+      const r = canvas.getBoundingClientRect();
+      return { x: r.left + (SX[pa[p]] + SX[pb[p]]) / 2, y: r.top + (SY[pa[p]] + SY[pb[p]]) / 2,
+        a: NAMES[pa[p]], b: NAMES[pb[p]], drawn: hovPairs.length };
+    },
   };
   function screenOf(u) {
     const r = canvas.getBoundingClientRect();
