@@ -1,4 +1,5 @@
-/* meshnet viewer: draws one run (data inline in #meshdata) with plotly.js. No network use. */
+/* meshnet viewer: one run (data inline in #meshdata) on a Canvas 2-D globe or map, with
+   plotly.js side panels. Nothing is fetched. See docs/view.md. */
 "use strict";
 (async function () {
   const D = JSON.parse(document.getElementById("meshdata").textContent);
@@ -47,8 +48,8 @@
     ALT[N + g] = 0;
   }
   function positionsAt(t) {
-    let k = 0;
-    while (k < K - 2 && keyT[k + 1] <= t) k++;
+    let k = 0, hi = Math.max(0, K - 2);       // last keyframe <= t (binary search)
+    while (k < hi) { const m = (k + hi + 1) >> 1; if (keyT[m] <= t) k = m; else hi = m - 1; }
     const k1 = Math.min(k + 1, K - 1);
     const w = k1 === k ? 0 : Math.min(1, Math.max(0, (t - keyT[k]) / (keyT[k1] - keyT[k])));
     const s = D.pos_scale, o0 = k * N * 3, o1 = k1 * N * 3;
@@ -78,7 +79,7 @@
   const linkReason = (c) => ((c - 1) & 15);
   const STATE = ["down", "acquiring", "up"];
 
-  // ---- trace groups --------------------------------------------------------------------
+  // ---- link groups (legend entries) -----------------------------------------------------
   const UTIL_BINS = [
     // widths in CSS px; 1 px lines take the rasteriser's fast hairline path
     { name: "idle", lo: -1, hi: 0, color: "#30507e", width: 1 },
@@ -96,13 +97,12 @@
     { name: "down: fault", color: "#ff5d5d", test: (s, r) => s === 0 && r >= 11 && r <= 13 },
     { name: "down: other", color: "#7a7f8f", test: (s) => s === 0 },
   ];
-  // Trace order (same for globe and map): link groups, gsl, down groups, path,
-  // link hover points, satellites, compute nodes, stations. Coastlines/sphere come first.
+  // Drawn in this order: ISLs by load, ground links, down links by reason, highlighted path.
   const groups = [];
   UTIL_BINS.forEach((b) => groups.push({ kind: "isl", ...b }));
   groups.push({ kind: "gsl", name: "ground link", color: "#9aa4bd", width: 1 });
   DOWN_GROUPS.forEach((d) => groups.push({ kind: "down", width: 1, ...d }));
-  groups.push({ kind: "path", name: "highlighted path", color: "#ff3df5", width: 6 });
+  groups.push({ kind: "path", name: "highlighted path", color: "#ff3df5", width: 3.5 });
   const G_GSL = UTIL_BINS.length, G_DOWN0 = G_GSL + 1, G_PATH = G_DOWN0 + DOWN_GROUPS.length;
 
   let mode = "globe", showDown = false, showGsl = true;
