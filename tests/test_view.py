@@ -331,3 +331,19 @@ def test_view_of_a_run_on_a_hypatia_directory(tmp_path):
     r = np.vstack([v.sat_r_km[0], v.ground_r_km])
     d = np.linalg.norm(r[rows.a.to_numpy()] - r[rows.b.to_numpy()], axis=1)
     np.testing.assert_allclose(d, rows.length_km, atol=0.01)
+
+
+def test_run_view_of_a_comparison_writes_one_page_per_variant(tmp_path, capsys):
+    from _viewrun import TINY
+
+    from meshnet.view.data import load_run as load
+
+    text = TINY.replace("duration_s = 60", "duration_s = 12") + (
+        '\n[compare]\nrouting = ["shortest_delay", "min_hop"]\n')
+    run = make_run(tmp_path, text=text)
+    out = capsys.readouterr().out
+    for variant in ("routing-shortest_delay", "routing-min_hop"):
+        page = run / variant / "view.html"
+        assert page.is_file() and f"viewer: {page}" in out
+        assert load(run / variant).routing == variant.split("-", 1)[1]
+    assert not (run / "view.html").exists()

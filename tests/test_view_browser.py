@@ -149,6 +149,12 @@ def test_page_in_headless_chromium(browser, page_path, tmp_path):
     magenta = (flat[..., 0] > 200) & (flat[..., 1] < 110) & (flat[..., 2] > 200)
     assert magenta.sum() > 20, "the job's paths are not highlighted"
 
+    # A typed pair: the path the page finds is networkx's shortest-delay path over the links
+    # up at that instant, stations not relaying (the run's routing).
+    hops, ms = _pair_path(page, "New York", "Tokyo")
+    exp_hops, exp_ms = _networkx_path(page_path.parent, "New York", "Tokyo", 56.0)
+    assert hops == exp_hops and abs(ms - exp_ms) < 0.002
+
     # Play advances the clock.
     before = page.locator("#clock").inner_text()
     page.locator("#slider").evaluate(
@@ -161,6 +167,35 @@ def test_page_in_headless_chromium(browser, page_path, tmp_path):
     assert problems == [], problems
     assert all(u.startswith(("file:", "data:", "blob:", "about:")) for u in requests), requests
     page.close()
+
+
+def _pair_path(page, src, dst):
+    import re
+
+    page.fill("#src", src)
+    page.fill("#dst", dst)
+    page.locator("#dst").dispatch_event("change")
+    page.wait_for_function(f"document.getElementById('info').innerText.includes({dst!r})")
+    m = re.search(r"(\d+) hops, ([\d.]+) ms one way", page.locator("#info").inner_text())
+    return int(m.group(1)), float(m.group(2))
+
+
+def _networkx_path(run_dir, src, dst, t_s):
+    import networkx as nx
+    import pyarrow.parquet as pq
+
+    links = pq.read_table(run_dir / "links.parquet").to_pandas()
+    up = links[(links.t_s == t_s) & (links.state == "up")]
+    g = nx.Graph()
+    for r in up.itertuples():
+        g.add_edge(r.a_name, r.b_name, km=r.length_km)
+    stations = set(links.b_name[links.kind == "gsl"]) | set(links.a_name[links.kind == "gsl"])
+    stations -= set(links.a_name[links.kind == "isl"])
+    # stations do not relay: drop every station but the two ends
+    g.remove_nodes_from([n for n in stations if n not in (src, dst)])
+    path = nx.shortest_path(g, src, dst, weight="km")
+    km = nx.path_weight(g, path, weight="km")
+    return len(path) - 1, km / 299_792.458 * 1e3
 
 
 def test_page_of_a_run_without_jobs(browser, tmp_path):

@@ -183,7 +183,9 @@ def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
         pair_kind=(pairs % 2).astype(np.uint8), code=code, util=values["utilisation"],
         load_gbps=values["load_gbps"], capacity_gbps=values["capacity_gbps"],
         length_km=values["length_km"], reason_names=list(REASON_NAMES),
-        ground_relay=bool(scenario.routing.ground_relay), routing=scenario.routing.policy,
+        ground_relay=bool(scenario.routing.ground_relay),
+        # a [compare] variant stores the base scenario's text; its summary names its policy
+        routing=str(summary.get("routing") or scenario.routing.policy),
         position_source=source)
     view.series = series.result()
     view.jobs = _jobs(run_dir / "flows.parquet")

