@@ -651,7 +651,13 @@
   }
   $("play").onclick = () => setPlaying(!playing);
   document.addEventListener("keydown", (e) => {
-    if (e.code === "Space" && e.target.tagName !== "INPUT") { e.preventDefault(); setPlaying(!playing); }
+    if (e.target.tagName === "INPUT" && e.target.type === "text") return;
+    if (e.code === "Space") { e.preventDefault(); setPlaying(!playing); }
+    if (e.code === "ArrowRight" || e.code === "ArrowLeft") {       // one frame on or back
+      e.preventDefault();
+      const f = Math.max(0, Math.min(F - 1, curF + (e.code === "ArrowRight" ? 1 : -1)));
+      render(frameT[f]);
+    }
   });
   slider.oninput = () => render(frameT[Number(slider.value)]);
   $("mode").onclick = () => {
