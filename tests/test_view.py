@@ -347,3 +347,26 @@ def test_run_view_of_a_comparison_writes_one_page_per_variant(tmp_path, capsys):
         assert page.is_file() and f"viewer: {page}" in out
         assert load(run / variant).routing == variant.split("-", 1)[1]
     assert not (run / "view.html").exists()
+
+
+def test_long_runs_space_positions_and_average_the_panels(run_dir, links, monkeypatch):
+    """Bounded size for long runs: keyframes x satellites under MAX_POS_CELLS, side-panel
+    series averaged over blocks (the 95th percentile takes the block's largest)."""
+    import meshnet.view.data as data
+    from meshnet.view.page import build_payload
+
+    ref = load_run(run_dir)
+    monkeypatch.setattr(data, "MAX_POS_CELLS", 100 * 4)         # 100 satellites, 4 keyframes
+    v = load_run(run_dir, max_series_points=5)
+    assert len(v.key_t_s) * v.n_sats <= 100 * 5                  # plus the last step
+    assert np.max(np.diff(v.key_t_s)) > np.max(np.diff(ref.key_t_s))
+    steps = np.unique(links.t_s)
+    assert v.series["block_steps"] == 3
+    np.testing.assert_allclose(v.series["t_s"], steps[::3])
+    np.testing.assert_allclose(v.series["mean_util"],
+                               ref.series["mean_util"].reshape(5, 3).mean(axis=1))
+    np.testing.assert_allclose(v.series["p95_util"],
+                               ref.series["p95_util"].reshape(5, 3).max(axis=1))
+    notes = build_payload(v)["notes"]
+    assert any("blocks of 3 steps" in n for n in notes)
+    assert any(f"at most {np.max(np.diff(v.key_t_s)):g} s apart" in n for n in notes)

@@ -27,6 +27,10 @@ from ..units import NS_PER_S
 
 #: Link cells (pairs x frames) kept at most; above it links are kept every n-th step.
 MAX_LINK_CELLS = 8_000_000
+#: Positions keyframes x satellites kept at most (long runs space keyframes further apart).
+MAX_POS_CELLS = 1_500_000
+#: Points per side-panel series at most (longer runs are averaged over blocks of steps).
+MAX_SERIES_POINTS = 20_000
 #: Rows of links.parquet read at once (memory stays bounded whatever the run's length).
 BATCH_ROWS = 1_000_000
 #: Most positions keyframes are this far apart (s); see the module notes on accuracy.
@@ -82,7 +86,8 @@ class RunView:
 
 
 def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
-             key_interval_s: float = KEY_INTERVAL_S, link_values: bool = True) -> RunView:
+             key_interval_s: float = KEY_INTERVAL_S, link_values: bool = True,
+             max_series_points: int = MAX_SERIES_POINTS) -> RunView:
     """Load ``run_dir`` (a folder written by ``meshnet run``) for the viewer.
 
     Parameters
@@ -93,6 +98,9 @@ def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
         Budget of link pairs x frames (bounds the page size).
     key_interval_s : float
         Most seconds between two positions keyframes.
+    max_series_points : int
+        Most points of each side-panel series (longer runs are averaged over blocks of
+        steps; the 95th percentile takes the block's largest).
     link_values : bool
         Keep utilisation, load, capacity and length per pair and frame (False: states only,
         as the CZML export needs; those arrays are then empty).
@@ -166,6 +174,8 @@ def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
     pair_node = pairs // 2
     # Positions keyframes: every pos_stride-th step plus the last one.
     pos_stride = max(1, int(key_interval_s // step_s)) if step_s > 0 else 1
+    # ... and fewer for very long runs, so that keyframes x satellites stays bounded
+    pos_stride = max(pos_stride, int(np.ceil(len(steps) * n_sats / MAX_POS_CELLS)))
     key_idx = np.unique(np.r_[np.arange(0, len(steps), pos_stride), len(steps) - 1])
     key_t = steps[key_idx]
     sat_r, source = _positions(run_dir, world, scenario, epoch_ns, key_t)
@@ -187,7 +197,7 @@ def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
         # a [compare] variant stores the base scenario's text; its summary names its policy
         routing=str(summary.get("routing") or scenario.routing.policy),
         position_source=source)
-    view.series = series.result()
+    view.series = series.result(max_series_points)
     view.jobs = _jobs(run_dir / "flows.parquet")
     view.job_steps = _job_steps(run_dir / "jobs.parquet")
     return view
@@ -331,12 +341,24 @@ class _SeriesAccumulator:
         uniq, start, count = np.unique(si, return_index=True, return_counts=True)
         self.p95[uniq] = us[start + (0.95 * (count - 1)).astype(np.int64)]
 
-    def result(self) -> dict:
+    def result(self, max_points: int = MAX_SERIES_POINTS) -> dict:
         self._percentiles(self._held_idx, self._held_util)
         cnt = np.maximum(self.cnt, 1)
-        return {"t_s": self.steps, "mean_util": self.util / cnt, "p95_util": self.p95,
-                "isl_up_frac": self.cnt / np.maximum(self.total, 1),
-                "isl_load_tbps": self.load / 1e3}
+        out = {"t_s": self.steps, "mean_util": self.util / cnt, "p95_util": self.p95,
+               "isl_up_frac": self.cnt / np.maximum(self.total, 1),
+               "isl_load_tbps": self.load / 1e3}
+        k = int(np.ceil(len(self.steps) / max_points))
+        if k <= 1:
+            return out
+        # Blocks of k steps: time of the block's first step, means, the largest p95.
+        starts = np.arange(0, len(self.steps), k)
+        width = np.diff(np.r_[starts, len(self.steps)])
+        block = {key: np.add.reduceat(v, starts) / width for key, v in out.items()
+                 if key not in ("t_s", "p95_util")}
+        block["t_s"] = self.steps[starts]
+        block["p95_util"] = np.maximum.reduceat(self.p95, starts)
+        block["block_steps"] = k
+        return block
 
 
 def _jobs(path: Path) -> dict:

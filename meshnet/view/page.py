@@ -64,6 +64,8 @@ def build_payload(v: RunView) -> dict:
     if v.link_stride > 1:
         notes.append(f"links are shown every {v.link_stride} steps "
                      f"({v.link_stride * v.step_s:g} s) to bound the file size")
+    if v.series.get("block_steps", 1) > 1:
+        notes.append(f"the side panels average blocks of {v.series['block_steps']} steps")
     notes.append(f"positions are kept at most {_key_dt(v):g} s apart and interpolated on "
                  f"the sphere in between (source: {v.position_source})")
     return {
@@ -92,7 +94,8 @@ def build_payload(v: RunView) -> dict:
         "reasons": v.reason_names,
         "jobs": v.jobs,
         "job_steps": v.job_steps,
-        "series": {k: np.round(np.asarray(x, float), 6).tolist() for k, x in v.series.items()},
+        "series": {k: np.round(np.asarray(x, float), 6).tolist() for k, x in v.series.items()
+                   if k != "block_steps"},
         "routing": v.routing,
         "ground_relay": v.ground_relay,
         "coast": coast,
