@@ -104,6 +104,18 @@ def test_page_in_headless_chromium(browser, page_path, tmp_path):
     changed = np.abs(later - px0).max(axis=2) > 40
     assert changed.mean() > 0.002, "moving the slider did not change the drawing"
 
+    # Between keyframes (kept 8 s apart here) the page interpolates positions: within
+    # quantisation (0.25 km) of SGP4 at that instant.
+    page.locator("#slider").evaluate(
+        "(s) => { s.value = '3'; s.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("document.getElementById('clock').innerText.includes('t = 12.0 s')")
+    got = np.array(page.evaluate("[...Array(meshview.sats).keys()].map(meshview.position)"))
+    np.testing.assert_allclose(np.linalg.norm(got - _sgp4(page_path.parent, 12.0), axis=1), 0,
+                               atol=0.3)
+    page.locator("#slider").evaluate(
+        f"(s) => {{ s.value = '{n_frames - 1}'; s.dispatchEvent(new Event('input')); }}")
+    page.wait_for_function("document.getElementById('clock').innerText.includes('t = 56.0 s')")
+
     # Hovering a satellite shows its tooltip with its name.
     name, pos = page.evaluate("""() => {
         for (let u = 0; u < meshview.sats; u++) {
@@ -167,6 +179,18 @@ def test_page_in_headless_chromium(browser, page_path, tmp_path):
     assert problems == [], problems
     assert all(u.startswith(("file:", "data:", "blob:", "about:")) for u in requests), requests
     page.close()
+
+
+def _sgp4(run_dir, t_s):
+    """Positions (km, ECEF) of the run's satellites at ``t_s``, propagated here."""
+    from meshnet.orbits.propagate import propagate
+    from meshnet.scenario import load_scenario
+    from meshnet.timegrid import TimeGrid
+    from meshnet.world import build_world
+
+    sc = load_scenario(run_dir.parent / "tiny.toml")
+    grid = TimeGrid(sc.run.epoch, np.array([int(t_s * 1e9)], np.int64))
+    return propagate(build_world(sc).constellation, grid).r_km[0]
 
 
 def _pair_path(page, src, dst):

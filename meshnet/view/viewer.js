@@ -679,6 +679,7 @@
     seek: (f) => render(frameT[Math.max(0, Math.min(F - 1, f))]),
     setMode: (m) => { if (m !== mode) $("mode").onclick(); },
     nodeScreen: (u) => screenOf(u),
+    position: (u) => [X[u], Y[u], Z[u]],                 // ECEF km at the current instant
     // midpoint of the k-th link drawn now, with its end names
     linkScreen: (k) => {
       const p = hovPairs[k];
