@@ -51,8 +51,10 @@ def browser():
     except ImportError:
         _need(False, "playwright is not installed (pip install 'meshnet[test]')")
     exe = _chromium()
-    _need(exe is not None, "no Chromium binary on PATH (apt-get install -y chromium, or set "
-                           "MESHNET_CHROMIUM=/path/to/chromium)")
+    env = os.environ.get("MESHNET_CHROMIUM")
+    _need(exe is not None, f"MESHNET_CHROMIUM={env} is not a file" if env else
+          "no Chromium binary on PATH (apt-get install -y chromium, or set "
+          "MESHNET_CHROMIUM=/path/to/chromium)")
     pytest.importorskip("plotly", reason="the viewer needs the 'view' extra (plotly)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe)

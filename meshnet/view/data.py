@@ -108,6 +108,12 @@ def load_run(run_dir, *, max_link_cells: int = MAX_LINK_CELLS,
     Returns
     -------
     RunView
+
+    Examples
+    --------
+    >>> v = load_run("runs/starlink_550_training")                # doctest: +SKIP
+    >>> v.n_sats, v.n_frames, v.link_stride                        # doctest: +SKIP
+    (1584, 600, 1)
     """
     run_dir = Path(run_dir)
     links_path = run_dir / "links.parquet"
