@@ -370,3 +370,13 @@ def test_long_runs_space_positions_and_average_the_panels(run_dir, links, monkey
     notes = build_payload(v)["notes"]
     assert any("blocks of 3 steps" in n for n in notes)
     assert any(f"at most {np.max(np.diff(v.key_t_s)):g} s apart" in n for n in notes)
+
+
+def test_view_command_writes_where_asked(run_dir, tmp_path, capsys):
+    out = tmp_path / "page.html"
+    assert main(["view", str(run_dir), "--out", str(out)]) == 0
+    assert out.is_file() and f"wrote {out}" in capsys.readouterr().out
+    assert page_payload(out)["scenario"] == "tiny_view"
+    assert main(["view", str(run_dir), "--out", str(tmp_path)]) == 2     # a folder
+    err = capsys.readouterr().err
+    assert "is a folder" in err and err.count("\n") == 1
