@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output directory (default: runs/<scenario name>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--view", action="store_true",
+                   help="also write the browser viewer, view.html (see 'meshnet view')")
     _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_run)
@@ -139,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(p)
     _add_quiet(p)
     p.set_defaults(func=_cmd_export_hypatia)
+
+    _add_view_parsers(sub)
 
     p = sub.add_parser("planes", help="infer shells and planes of a TLE catalogue",
                        description="Group a real TLE catalogue into shells and orbital planes "
@@ -580,7 +584,71 @@ def _cmd_run(args) -> int:
     out = args.out if args.out is not None else run_folder(sc.name)
     result = run(sc, grid, out, plots=not args.no_plots, progress=not args.quiet)
     print(result.report())
+    if args.view:
+        _view_after_run(result)
     return 0
+
+
+# --- meshnet view / export-czml (docs/view.md) -------------------------------------------------
+def _add_view_parsers(sub) -> None:
+    p = sub.add_parser("view", help="interactive browser viewer of a run (view.html)",
+                       description="Write RUN_DIR/view.html: one self-contained page (works "
+                                   "offline, no server) with the globe, links by utilisation, "
+                                   "paths and the run's time series. Needs the 'view' extra: "
+                                   "pip install 'meshnet[view]'.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder written by meshnet run")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="page to write (default: RUN_DIR/view.html)")
+    p.add_argument("--serve", action="store_true",
+                   help="then serve it on http://127.0.0.1:PORT/ until Ctrl-C and open a browser")
+    p.add_argument("--port", type=int, default=8000, metavar="PORT",
+                   help="port for --serve (default 8000; 0 picks a free one)")
+    p.set_defaults(func=_cmd_view)
+
+    p = sub.add_parser("export-czml", help="a run as CZML for CesiumJS",
+                       description="Write the run as CZML: satellites as sampled positions, "
+                                   "ground stations, and links with the intervals when they "
+                                   "were up (docs/view.md).")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder written by meshnet run")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE.czml",
+                   help="file to write (default: RUN_DIR/run.czml)")
+    p.set_defaults(func=_cmd_export_czml)
+
+
+def _view_module():
+    try:
+        from . import view
+    except ImportError as exc:
+        raise MeshnetError(f"the viewer needs the 'view' extra ({exc.name} is missing); "
+                           "install it with pip install 'meshnet[view]'") from None
+    return view
+
+
+def _cmd_view(args) -> int:
+    view = _view_module()
+    out = view.write_view(args.run_dir, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); open it in a browser")
+    if args.serve:
+        from .view.serve import serve
+
+        serve(out, args.port)
+    return 0
+
+
+def _cmd_export_czml(args) -> int:
+    from .view.czml import write_czml
+
+    out = write_czml(args.run_dir, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _view_after_run(result) -> None:
+    view = _view_module()
+    dirs = [result.out_dir / label for label, _ in result.variants] if hasattr(
+        result, "variants") else [result.out_dir]
+    for d in dirs:
+        print(f"viewer: {view.write_view(d)}")
 
 
 if __name__ == "__main__":  # pragma: no cover
