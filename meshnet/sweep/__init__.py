@@ -7,7 +7,7 @@ Examples
 --------
 >>> from meshnet.sweep import load_sweep, expand
 >>> cfg = load_sweep("routing_policies")
->>> len(expand(cfg)) == 7 * len(cfg.seeds) * len(cfg.epochs)
+>>> len(expand(cfg)) == 9 * len(cfg.seeds) * len(cfg.epochs)
 True
 """
 

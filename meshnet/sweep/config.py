@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
@@ -339,7 +340,12 @@ def apply_keys(scenario, overrides, where: str):
     for table, doc in docs.items():
         attr, cls = tables[table]
         changed[attr] = parse_table(cls, doc, table, where)
-    return dataclasses.replace(scenario, **changed) if changed else scenario
+    if not changed:
+        return scenario
+    # The run's outputs carry the scenario text in their metadata: note what the sweep set.
+    note = "\n".join(f"# sweep: {key} = {json.dumps(value, default=str)}"
+                     for key, value in overrides)
+    return dataclasses.replace(scenario, **changed, text=f"{scenario.text.rstrip()}\n{note}\n")
 
 
 def _mutable(obj):

@@ -15,8 +15,9 @@ Examples
 ... [grid]
 ... links.acquisition_s = [10, 30]
 ... ''', source="demo.toml")
->>> [r.run_id for r in expand(cfg)][:2]
-['acquisition_s=10+seed=1+epoch=20260223T000000Z', 'acquisition_s=10+seed=2+epoch=20260223T000000Z']
+>>> runs = expand(cfg)
+>>> len(runs), runs[1].run_id
+(4, 'acquisition_s=10+seed=2+epoch=20260101T000000Z')
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def definition_hash(runs) -> str:
 
 def _slug(value) -> str:
     if isinstance(value, float):
-        text = f"{value:g}"
+        text = f"{value:g}".replace("e+", "e")
     elif isinstance(value, list | tuple):
         text = "-".join(_slug(v) for v in value)
     else:
@@ -118,8 +119,9 @@ def expand(cfg) -> list[RunSpec]:
         runs that would be the same.
     """
     where = str(cfg.source) if cfg.source is not None else "<sweep>"
-    base = cfg.scenario
     fixed = list(cfg.fixed)
+    # [set] first: it may also edit or empty the base scenario's [compare] lists.
+    base = apply_keys(cfg.scenario, fixed, f"{where} [set]")
     compare = _compare_axis(base) or [(None, ())]
     cmp_keys = {k for _, items in compare for k, _ in items}
     clash = cmp_keys & ({k for k, _ in cfg.grid} | {k for _, it in cfg.variants for k, _ in it}
@@ -127,17 +129,17 @@ def expand(cfg) -> list[RunSpec]:
     if clash:
         raise ScenarioError(
             f"{where}: {sorted(clash)[0]} is varied by the base scenario's [compare] table "
-            "and by the sweep; drop one (a scenario without [compare], or the sweep key)")
+            "and by the sweep; drop one (e.g. [set] compare.routing = [])")
     # [compare] is expanded here; each run is one plain scenario.
-    base = base.replace(compare=dataclasses.replace(base.compare, routing=(), allocation=()))
+    fixed_sc = base.replace(compare=dataclasses.replace(base.compare, routing=(),
+                                                        allocation=()))
     variants = list(cfg.variants) or [(None, ())]
     grid_keys = [k for k, _ in cfg.grid]
     grid = list(itertools.product(*[values for _, values in cfg.grid])) or [()]
     all_keys = list(dict.fromkeys(
-        [k for k, _ in fixed] + sorted(cmp_keys)
+        [k for k, _ in fixed if not k.startswith("compare.")] + sorted(cmp_keys)
         + [k for _, items in cfg.variants for k, _ in items] + grid_keys))
 
-    fixed_sc = apply_keys(base, fixed, f"{where} [set]")
     runs: list[RunSpec] = []
     for (c_label, c_items), (v_label, v_items), combo in itertools.product(
             compare, variants, grid):
