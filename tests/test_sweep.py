@@ -270,6 +270,33 @@ def test_interrupted_sweep_resumes_and_matches_an_uninterrupted_one(folder, monk
     assert _table(folder / "out").equals(_table(folder / "fresh"))
 
 
+def test_sweep_killed_by_sigkill_resumes(folder):
+    """A real kill (no cleanup code runs): the rerun keeps what completed, redoes the rest."""
+    import subprocess
+    import sys
+    import time
+
+    out = folder / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "meshnet", "sweep", str(folder / "sw.toml"),
+                             "--serial", "--out", str(out), "-q"], cwd=folder,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while len(list(out.glob("runs/*/done.json"))) < 2 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the sweep did not start"
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = {p.parent.name for p in out.glob("runs/*/done.json")}
+    assert 2 <= len(done) < 8 and not (out / "sweep.parquet").exists()
+    res = run_sweep(load_sweep(folder / "sw.toml"), out, mode="serial", progress=False)
+    assert res.reused == len(done) and res.ran == 8 - len(done) and res.failed == []
+    assert not [p.name for p in (out / "runs").iterdir() if p.name.startswith(".")]
+    rows = pq.read_table(out / "sweep.parquet").to_pylist()
+    assert [r["status"] for r in rows] == ["ok"] * 8
+
+
 def test_failing_run_is_recorded_and_redone_next_time(folder, capsys, monkeypatch):
     text = SWEEP.replace('routing.policy = ["shortest_delay", "min_hop"]',
                          'ground.stations = ["st.csv", "missing.csv"]')

@@ -119,6 +119,7 @@ def run_sweep(cfg, out_dir, mode: str = "local", workers: int | None = None,
                 if rec.get("status") != "ok":
                     bar.write(f"failed: {rec['run_id']}: {rec.get('error')}")
     finally:
+        stream.close()  # stops a local cluster now, also on Ctrl-C
         if bar is not None:
             bar.close()
     return _finish(cfg, out, runs, records, digest, reused, len(todo), metrics,
