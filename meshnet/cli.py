@@ -148,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "start epochs), each run a Dask task; write sweep.parquet "
                                    "(a row per run), per-run folders and comparison plots. "
                                    "Rerunning resumes: complete runs are skipped.",
-                       epilog="SWEEP is a .toml file or a built-in sweep (routing_policies). "
-                              "See docs/sweep.md.")
+                       epilog="SWEEP is a .toml file or a built-in sweep ("
+                              + ", ".join(_builtin_sweeps()) + "). See docs/sweep.md.")
     p.add_argument("sweep", help="sweep file, or the name of a built-in sweep")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="the sweep's folder (default: runs/sweeps/<sweep name>)")
@@ -612,6 +612,12 @@ def _cmd_run(args) -> int:
     result = run(sc, grid, out, plots=not args.no_plots, progress=not args.quiet)
     print(result.report())
     return 0
+
+
+def _builtin_sweeps() -> list[str]:
+    from .sweep.config import builtin_sweeps
+
+    return builtin_sweeps()
 
 
 def _cmd_sweep(args) -> int:

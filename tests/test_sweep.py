@@ -218,14 +218,23 @@ def test_bad_sweep_table_is_one_line(folder, capsys, text, words):
 
 # --- running ----------------------------------------------------------------------------------
 
-def test_serial_and_local_cluster_give_the_same_table(folder):
+def test_serial_and_dask_clusters_give_the_same_table(folder):
+    from distributed import LocalCluster
+
     cfg = load_sweep(folder / "sw.toml")
     a = run_sweep(cfg, folder / "serial", mode="serial", progress=False)
-    b = run_sweep(cfg, folder / "dask", mode="local", workers=2, progress=False)
-    assert a.failed == [] and b.failed == [] and b.ran == 8
-    ta, tb = _table(folder / "serial"), _table(folder / "dask")
+    # A scheduler given by address (as --dask does), its two workers separate processes.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        b = run_sweep(cfg, folder / "remote", mode=cluster.scheduler_address, progress=False)
+    # The command's own LocalCluster (threads here, to start quickly).
+    c = run_sweep(cfg, folder / "local", mode="local", workers=2, processes=False,
+                  progress=False)
+    assert a.failed == [] and b.failed == [] and c.failed == [] and b.ran == c.ran == 8
+    ta = _table(folder / "serial")
     assert ta.num_rows == 8 and set(ta.column("status").to_pylist()) == {"ok"}
-    assert ta.equals(tb)
+    assert ta.equals(_table(folder / "remote"))
+    assert ta.equals(_table(folder / "local"))
     # The seed and epoch reach the runs: results differ between them within a variant.
     rows = ta.to_pylist()
     steps = {(r["seed"], r["epoch"]): r["jobs.job.mean_step_s"] for r in rows

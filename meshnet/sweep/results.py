@@ -220,8 +220,8 @@ def report_lines(table: pa.Table, metrics: list[str], limit: int = 4) -> list[st
         cells = []
         for m in shown:
             x = groups[m][v]
-            cells.append(f"{'-':>24}" if not x.size else
-                         f"{_g(x.mean()):>12} ± {_g(x.std(ddof=1) if x.size > 1 else 0.0):<9}")
+            sd = x.std(ddof=1) if x.size > 1 else 0.0
+            cells.append(f"{'-':>24}" if not x.size else f"{_g(x.mean()) + ' ± ' + _g(sd):>24}")
         lines.append(f"{v:<{width}} {len(groups[shown[0]][v]):>5} " + " ".join(cells))
     return lines
 
