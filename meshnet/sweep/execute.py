@@ -117,6 +117,13 @@ def record_failure(run_dir: Path, rec: dict, trace: str = "") -> None:
         pass
 
 
+def _task_key(task: RunTask) -> str:
+    import hashlib
+
+    where = hashlib.sha256(task.run_dir.encode()).hexdigest()[:12]
+    return f"meshnet-sweep-{task.run_hash[:16]}-{where}"
+
+
 def run_serial(tasks):
     """Yield the record of each task, run one after another in this process."""
     for task in tasks:
@@ -158,8 +165,9 @@ def run_dask(tasks, address: str | None = None, workers: int | None = None,
             raise MeshnetError(f"--dask {address!r}: no Dask scheduler answered ({first}); "
                                "give tcp://HOST:PORT of a running scheduler") from None
     try:
-        futures = {client.submit(execute_run, t, key=f"meshnet-sweep-{t.run_hash[:16]}",
-                                 retries=0): t for t in tasks}
+        # One key per (run, folder): two sweeps writing elsewhere never share a result.
+        futures = {client.submit(execute_run, t, key=_task_key(t), retries=0): t
+                   for t in tasks}
         for fut in as_completed(futures):
             task = futures[fut]
             try:

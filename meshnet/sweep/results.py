@@ -184,15 +184,26 @@ def _n_variants(table) -> int:
 def _draw(ax, table, metric) -> None:
     groups = spread(table, metric)
     labels = [v for v, _ in groups]
-    data = [x for _, x in groups]
     pos = np.arange(1, len(groups) + 1)
-    ax.boxplot([x if x.size else [np.nan] for x in data], positions=pos, widths=0.55,
-               showfliers=False)
+    ax.boxplot([x if x.size else [np.nan] for _, x in groups], positions=pos, widths=0.55,
+               showfliers=False, medianprops={"color": "black"})
+    # Every run a dot, coloured by start epoch (the geometry under the stations).
+    where = {v: p for v, p in zip(labels, pos, strict=True)}
+    epochs = table.column("epoch").to_pylist()
+    order = list(dict.fromkeys(epochs))
     rng = np.random.default_rng(0)  # fixed jitter: the same figure every time
-    for p, x in zip(pos, data, strict=True):
-        if x.size:
-            ax.plot(p + rng.uniform(-0.12, 0.12, x.size), x, "o", ms=3.5, alpha=0.7,
-                    color="tab:blue")
+    for i, ep in enumerate(order):
+        xs, ys = [], []
+        for v, e, s, y in zip(table.column("variant").to_pylist(), epochs,
+                              table.column("status").to_pylist(),
+                              table.column(metric).to_pylist(), strict=True):
+            if e == ep and s == "ok" and y is not None:
+                xs.append(where[v] + rng.uniform(-0.12, 0.12))
+                ys.append(float(y))
+        label = ep.strftime("%Y-%m-%d %H:%M UTC") if len(order) > 1 else None
+        ax.plot(xs, ys, "o", ms=3.5, alpha=0.75, color=f"C{i % 10}", label=label)
+    if len(order) > 1:
+        ax.legend(title="epoch", fontsize=7, title_fontsize=7)
     ax.set_xticks(pos)
     ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(metric, fontsize=8)
@@ -211,17 +222,17 @@ def report_lines(table: pa.Table, metrics: list[str], limit: int = 4) -> list[st
     if not metrics or table.num_rows == 0:
         return []
     shown = metrics[:limit]
+    widths = [max(20, len(m)) for m in shown]
     width = max(8, *(len(v) for v in table.column("variant").to_pylist()))
-    head = f"{'variant':<{width}} {'runs':>5} " + " ".join(f"{m[-24:]:>24}" for m in shown)
-    lines = [head]
+    lines = [f"{'variant':<{width}} {'runs':>5} "
+             + " ".join(f"{m:>{w}}" for m, w in zip(shown, widths, strict=True))]
     groups = {m: dict(spread(table, m)) for m in shown}
-    variants = list(groups[shown[0]])
-    for v in variants:
+    for v in groups[shown[0]]:
         cells = []
-        for m in shown:
+        for m, w in zip(shown, widths, strict=True):
             x = groups[m][v]
             sd = x.std(ddof=1) if x.size > 1 else 0.0
-            cells.append(f"{'-':>24}" if not x.size else f"{_g(x.mean()) + ' ± ' + _g(sd):>24}")
+            cells.append(f"{'-':>{w}}" if not x.size else f"{_g(x.mean()) + ' ± ' + _g(sd):>{w}}")
         lines.append(f"{v:<{width}} {len(groups[shown[0]][v]):>5} " + " ".join(cells))
     return lines
 
