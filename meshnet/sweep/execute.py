@@ -153,9 +153,17 @@ def run_dask(tasks, address: str | None = None, workers: int | None = None,
         return
     cluster = None
     if address is None:
-        n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=min(n, len(tasks)), threads_per_worker=1,
-                               processes=processes, dashboard_address=None)
+        import logging
+
+        cores = os.cpu_count() or 1
+        n = min(workers or cores, len(tasks))
+        kw = {}
+        if processes:
+            # The cores shared out: each worker's Numba kernels get cores / workers threads,
+            # not all of them (n workers x all cores oversubscribes the machine).
+            kw["env"] = {"NUMBA_NUM_THREADS": str(max(1, cores // n))}
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
+                               dashboard_address=None, silence_logs=logging.ERROR, **kw)
         client = Client(cluster)
     else:
         try:
