@@ -374,6 +374,21 @@ def test_metrics_to_plot_can_be_chosen(folder, capsys):
     assert "p95_step_s" in stdout and "'no_such_metric' matches no numeric column" in stdout
 
 
+def test_usage_mistakes_are_one_line(folder, capsys, monkeypatch):
+    sw = str(folder / "sw.toml")
+    assert main(["sweep", sw, "--serial", "--workers", "2"]) == 2
+    with pytest.raises(SystemExit) as exc:  # argparse: the two options exclude each other
+        main(["sweep", sw, "--serial", "--dask", "tcp://127.0.0.1:8786"])
+    assert exc.value.code == 2
+    assert main(["sweep", str(folder / "nope.toml")]) == 2
+    capsys.readouterr()
+    monkeypatch.setitem(__import__("sys").modules, "distributed", None)  # Dask not installed
+    assert main(["sweep", sw, "--out", str(folder / "out")]) == 2
+    _, err = capsys.readouterr()
+    assert "meshnet[dask]" in err and "--serial" in err and err.count("\n") == 1
+    assert not (folder / "out").exists()
+
+
 def test_dry_run_lists_runs_and_writes_nothing(folder, capsys):
     code = main(["sweep", str(folder / "sw.toml"), "--dry-run", "--out",
                  str(folder / "out")])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MeshnetError
-from .execute import RunTask, completed, read_summary, run_dask, run_serial
+from .execute import RunTask, check_dask, completed, read_summary, run_dask, run_serial
 from .plan import definition_hash, expand
 from .results import (
     build_rows,
@@ -87,6 +87,8 @@ def run_sweep(cfg, out_dir, mode: str = "local", workers: int | None = None,
         LocalCluster workers as processes (default) or threads.
     """
     runs = expand(cfg)
+    if mode != "serial":
+        check_dask()  # before the folder is touched
     out = Path(out_dir)
     digest = definition_hash(runs)
     _claim_folder(out, cfg, runs, digest, force)

@@ -130,6 +130,15 @@ def run_serial(tasks):
         yield execute_run(task)
 
 
+def check_dask() -> None:
+    """Raise a one-line :class:`MeshnetError` if Dask's distributed scheduler is missing."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise MeshnetError("meshnet sweep runs on Dask by default: pip install "
+                           "'meshnet[dask]', or pass --serial") from None
+
+
 def run_dask(tasks, address: str | None = None, workers: int | None = None,
              processes: bool = True):
     """Yield the record of each task as it finishes on a Dask cluster.
@@ -143,11 +152,9 @@ def run_dask(tasks, address: str | None = None, workers: int | None = None,
     processes : bool
         LocalCluster workers as processes (default) or threads of this process.
     """
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise MeshnetError("meshnet sweep runs on Dask by default: pip install "
-                           "'meshnet[dask]', or pass --serial") from None
+    check_dask()
+    from distributed import Client, LocalCluster, as_completed
+
     tasks = list(tasks)
     if not tasks:
         return
