@@ -150,7 +150,8 @@ def run_dask(tasks, address: str | None = None, workers: int | None = None,
         of ``workers`` single-threaded worker processes (default: one per core) and stops it
         at the end. Workers must see the sweep's output folder at the same path.
     processes : bool
-        LocalCluster workers as processes (default) or threads of this process.
+        LocalCluster workers as processes (default) or threads of this process (then more
+        than one worker needs a thread-safe Numba threading layer, omp or tbb).
     """
     check_dask()
     from distributed import Client, LocalCluster, as_completed
