@@ -363,8 +363,22 @@ def test_a_different_sweep_is_refused_unless_forced(folder, capsys, monkeypatch)
     assert code == 2 and "not from a meshnet sweep" in err
 
 
+def test_metric_named_like_a_set_key_is_prefixed():
+    from meshnet.sweep.plan import RunSpec
+    from meshnet.sweep.results import build_rows
+
+    run = RunSpec(run_id="r", variant="v", overrides={"power.policy": "shed_lasers"}, seed=1,
+                  epoch=None, scenario=None, run_hash="h")
+    rec = {"status": "ok", "error": None, "wall_s": 1.0,
+           "summary": {"power": {"policy": "from-summary", "max_depth_of_discharge": 0.2}}}
+    (row,) = build_rows([run], {"r": rec})
+    assert row["power.policy"] == "shed_lasers"
+    assert row["summary.power.policy"] == "from-summary"
+    assert row["power.max_depth_of_discharge"] == 0.2
+
+
 def test_metrics_to_plot_can_be_chosen(folder, capsys):
-    one = SWEEP.replace("seeds = [1, 2]", "seeds = [1]")
+    one = SWEEP.replace("seeds = [1, 2]", "seeds = [1]\ndatasets = false")
     (folder / "sw.toml").write_text(one)
     out = folder / "out"
     code = main(["sweep", str(folder / "sw.toml"), "--serial", "--out", str(out), "-q",
@@ -373,6 +387,9 @@ def test_metrics_to_plot_can_be_chosen(folder, capsys):
     assert code == 0
     assert sorted(p.name for p in (out / "plots").iterdir()) == ["jobs.job.p95_step_s.png"]
     assert "p95_step_s" in stdout and "'no_such_metric' matches no numeric column" in stdout
+    # datasets = false: each run keeps its summary, not its Parquet files
+    for run_dir in (out / "runs").iterdir():
+        assert (run_dir / "summary.json").is_file() and not list(run_dir.glob("*.parquet"))
 
 
 def test_usage_mistakes_are_one_line(folder, capsys, monkeypatch):
