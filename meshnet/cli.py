@@ -143,6 +143,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_export_hypatia)
 
     _add_view_parsers(sub)
+    # --- meshnet sweep (meshnet/sweep, docs/sweep.md) ---
+    p = sub.add_parser("sweep", help="run a scenario over a grid of overrides, seeds and "
+                                     "epochs (on Dask)",
+                       description="Run every combination a sweep file asks for (a base "
+                                   "scenario, a grid or list of TABLE.KEY overrides, seeds, "
+                                   "start epochs), each run a Dask task; write sweep.parquet "
+                                   "(a row per run), per-run folders and comparison plots. "
+                                   "Rerunning resumes: complete runs are skipped.",
+                       epilog="SWEEP is a .toml file or a built-in sweep ("
+                              + ", ".join(_builtin_sweeps()) + "). See docs/sweep.md.")
+    p.add_argument("sweep", help="sweep file, or the name of a built-in sweep")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="the sweep's folder (default: runs/sweeps/<sweep name>)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--serial", action="store_true",
+                       help="run in this process, one run after another (no Dask)")
+    where.add_argument("--dask", metavar="ADDRESS",
+                       help="a running Dask scheduler (tcp://HOST:8786) instead of a local "
+                            "cluster; workers must see --out at the same path")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes of the local Dask cluster (default: one per core)")
+    p.add_argument("--metric", action="append", default=[], metavar="NAME",
+                   help="summary metric to plot (glob, repeatable; default: the sweep's "
+                        "metrics), e.g. --metric 'jobs.*.p95_step_s'")
+    p.add_argument("--force", action="store_true",
+                   help="reuse a folder that holds a different sweep (unchanged runs kept)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    _add_quiet(p)
+    p.set_defaults(func=_cmd_sweep)
+    # --- end meshnet sweep ---
 
     p = sub.add_parser("planes", help="infer shells and planes of a TLE catalogue",
                        description="Group a real TLE catalogue into shells and orbital planes "
@@ -649,6 +679,32 @@ def _view_after_run(result) -> None:
         result, "variants") else [result.out_dir]
     for d in dirs:
         print(f"viewer: {view.write_view(d)}")
+def _builtin_sweeps() -> list[str]:
+    from .sweep.config import builtin_sweeps
+
+    return builtin_sweeps()
+
+
+def _cmd_sweep(args) -> int:
+    """``meshnet sweep``: exit 0 if every run succeeded, 1 if some failed (recorded)."""
+    from .sweep import expand, load_sweep, run_sweep
+
+    cfg = load_sweep(args.sweep)
+    if args.workers is not None and (args.workers < 1 or args.serial or args.dask):
+        raise MeshnetError("--workers N (N >= 1) sizes the local Dask cluster; it does not "
+                           "go with --serial or --dask")
+    out = args.out if args.out is not None else run_folder(cfg.name, Path("runs/sweeps"))
+    if args.dry_run:
+        runs = expand(cfg)
+        for r in runs:
+            print(r.run_id)
+        print(f"{len(runs)} runs -> {out}")
+        return 0
+    mode = "serial" if args.serial else (args.dask or "local")
+    result = run_sweep(cfg, out, mode=mode, workers=args.workers, force=args.force,
+                       metrics=args.metric or None, progress=not args.quiet)
+    print(result.report())
+    return 1 if result.failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
