@@ -306,11 +306,13 @@ def comparison_variants(scenario) -> list:
 
     cmp_cfg = scenario.compare
     out = []
+    from .routing.plugins import short_name
+
     for policy in cmp_cfg.routing:
-        out.append((f"routing-{policy}", scenario.replace(
+        out.append((f"routing-{short_name(policy)}", scenario.replace(
             routing=dataclasses.replace(scenario.routing, policy=policy))))
     for method in cmp_cfg.allocation:
-        out.append((f"allocation-{method}", scenario.replace(
+        out.append((f"allocation-{short_name(method)}", scenario.replace(
             allocation=dataclasses.replace(scenario.allocation, method=method))))
     return out
 
@@ -451,8 +453,11 @@ def _fault_outputs(out_dir, faults, grid, step_s, stats, summary, meta, map_fram
 
 def _lookahead_steps(scenario, step_s) -> int:
     """Steps of known future a policy needs (``predictive`` looks ``horizon_s`` ahead)."""
-    if scenario.routing.policy != "predictive":
-        return 0
+    from .routing.policies import ROUTING_POLICIES
+
+    policy = scenario.routing.policy
+    if policy != "predictive" and ROUTING_POLICIES.builtin(policy):
+        return 0  # policies of the user's get the known future (routing/protocol.py)
     return int(np.ceil(scenario.routing.horizon_s / step_s))
 
 

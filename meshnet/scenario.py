@@ -81,6 +81,11 @@ class CompareConfig:
 
         for key, registry, values in (("routing", POLICIES, self.routing),
                                       ("allocation", ALLOCATION_METHODS, self.allocation)):
+            from .routing.plugins import absolute_spec
+
+            base = None if where.startswith("<") else Path(where).parent
+            values = tuple(absolute_spec(v, base) for v in values)  # plugin files
+            object.__setattr__(self, key, values)
             for i, value in enumerate(values):
                 if value not in registry:
                     close = difflib.get_close_matches(value, registry.names(), n=1)
