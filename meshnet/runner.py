@@ -370,6 +370,9 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     world = build_world(scenario)
     compute, jobs, background = build_traffic(scenario, world)
     engine = make_engine(scenario, world, jobs, background, compute)
+    from .routing import research  # [routing.optimum], link-state and plugin figures
+
+    research.attach(engine, scenario.routing, getattr(engine.policy, "relay_mask", None))
     step_s = len(grid) > 1 and grid.step_ns / NS_PER_S or scenario.run.step_s
     link_model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
                            step_s)
@@ -410,6 +413,7 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     _write_table(out_dir / "flows.parquet", engine.flow_records(t_end_s), meta)
     summary = _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_end_s)
     _add_resilience(summary, engine, grid, t_end_s)
+    summary.update(research.summary(engine))
     if power is not None:
         _write_table(out_dir / "power.parquet", power.records(names), meta)
         summary["power"] = power.summary()
