@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..routing.plugins import PluginRegistry
 from ..errors import MeshnetError, ScenarioError, quote_excerpt
+from ..routing.plugins import PluginRegistry
 from .feasibility import FeasibilityLimits, evaluate_links
 from .state import LinkStates
 

@@ -55,10 +55,12 @@ Examples
 >>> policy = ExternalPolicy(Direct(), name="Direct", n_nodes=3)
 >>> policy.route(snap, np.array([0]), np.array([1]), t_ns=0).nodes_of(0).tolist()
 [0, 1]
->>> policy.route(snap, np.array([1, 0]), np.array([2, 2]), t_ns=10**9)
-Traceback (most recent call last):
-...
-meshnet.routing.protocol.PolicyError: routing policy 'Direct' at step 1 (t = 1 s), pair 1 (a -> c): path uses link 0 'a' - 2 'c', which is down at this step
+>>> try:
+...     policy.route(snap, np.array([1, 0]), np.array([2, 2]), t_ns=10**9)
+... except PolicyError as exc:
+...     print(exc)
+routing policy 'Direct' at step 1 (t = 1 s), pair 1 (a -> c): path uses link 0 'a' - 2 'c', \
+which is down at this step
 """
 
 from __future__ import annotations
@@ -327,11 +329,12 @@ class ExternalPolicy:
         step = self.n_calls
         self.n_calls += 1
         relay = self._relay(snapshot)
-        req = RouteRequest(snapshot=snapshot, src=src.copy(), dst=dst.copy(), t_ns=t_ns,
-                           step=step, relay=relay.copy(),
+        req = RouteRequest(snapshot=read_only(snapshot), src=src.copy(), dst=dst.copy(),
+                           t_ns=t_ns, step=step, relay=relay.copy(),
                            edge_utilisation=None if edge_utilisation is None
                            else np.array(edge_utilisation, np.float64),
-                           future=tuple(future or ()), params=dict(self.params))
+                           future=tuple(read_only(f) for f in (future or ())),
+                           params=dict(self.params))
         where = f"routing policy '{self.name}' at step {step} (t = {t_ns / NS_PER_S:g} s)"
         try:
             fn = self.impl.route if hasattr(self.impl, "route") else self.impl
@@ -360,6 +363,22 @@ class ExternalPolicy:
 
             self._fallback = ShortestDelay(self.cfg, self.n_nodes, self.relay_mask)
         return self._fallback.route(snapshot, src, dst, t_ns=t_ns)
+
+
+def read_only(snapshot: Snapshot) -> Snapshot:
+    """The snapshot over read-only views of its arrays: a policy cannot change the run's
+    graph in place (scipy's ``eliminate_zeros`` on shared index arrays would)."""
+    import dataclasses
+
+    def ro(a):
+        if not isinstance(a, np.ndarray):
+            return a
+        v = a.view()
+        v.flags.writeable = False
+        return v
+
+    return dataclasses.replace(snapshot, **{f.name: ro(getattr(snapshot, f.name))
+                                            for f in dataclasses.fields(snapshot)})
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:
