@@ -214,11 +214,9 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, relay=None,
     # Elastic pairs: capped by what their two ends can send / receive at all.
     out_cap = np.add.reduceat(np.append(c, 0.0), snapshot.indptr[:-1]) * (
         np.diff(snapshot.indptr) > 0)
-    rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
     in_cap = np.zeros(snapshot.n_nodes)
     np.add.at(in_cap, snapshot.indices, c)
-    d = np.minimum(demand / scale, np.minimum(out_cap[src], in_cap[dst]))
-    del rev
+    d = np.where(np.isinf(demand), np.minimum(out_cap[src], in_cap[dst]), demand / scale)
     if objective == "min_max_utilisation" and np.isinf(demand).any():
         raise MeshnetError("min_max_utilisation needs finite demands")
     active = np.flatnonzero(d > 0)
