@@ -39,7 +39,7 @@ def _random_snapshot(seed, n_sat=9, n_ground=3, m=16):
     return Snapshot.from_links(0, names, kind, a, b, length, cap)
 
 
-def _edge_lp(snap, src, dst, demand, objective):
+def _edge_lp(snap, src, dst, demand, objective, lo=None):
     """Independent reference: the arc-flow LP (one flow variable per commodity and directed
     edge, conservation at every node, no transit through ground stations), in Gbps."""
     demand = np.asarray(demand, float) / 1e9
@@ -53,7 +53,8 @@ def _edge_lp(snap, src, dst, demand, objective):
     if objective == "max_throughput":
         cost[k * e:k * e + k] = -1.0
         for i in range(k):
-            bounds[k * e + i] = (0, demand[i] if np.isfinite(demand[i]) else None)
+            low = 0.0 if lo is None else lo[i] / 1e9
+            bounds[k * e + i] = (low, demand[i] if np.isfinite(demand[i]) else None)
         bounds[-1] = (1.0, 1.0)
     else:
         cost[-1] = 1.0
@@ -126,6 +127,23 @@ def test_one_path_each_is_bounded_by_the_stated_gap(seed):
                           column_generation=False, objective="min_max_utilisation")
     assert res_u.value >= ref_u * (1 - 1e-9)
     assert res_u.bound <= ref_u * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lower_bounds_equal_edge_lp(seed):
+    """Some pairs held at a fixed rate (as elastic training traffic is in runs)."""
+    snap = _random_snapshot(seed)
+    pairs = _pairs(snap, seed, 6)
+    demand = np.full(len(pairs), 40e9)
+    lo = np.where(np.arange(len(pairs)) % 2 == 0, 3e9, 0.0)
+    ref = _edge_lp(snap, pairs[:, 0], pairs[:, 1], demand, "max_throughput", lo)
+    res = solve_optimum(snap, pairs[:, 0], pairs[:, 1], demand, min_bps=lo, k_paths=1,
+                        gap=1e-9)
+    assert res.value == pytest.approx(ref, rel=1e-6)
+    assert (res.pair_rate_bps >= lo * (1 - 1e-9)).all()
+    one = solve_optimum(snap, pairs[:, 0], pairs[:, 1], demand, min_bps=lo, k_paths=1,
+                        column_generation=False)
+    assert one.bound >= ref * (1 - 1e-9) >= one.value * (1 - 2e-9)
 
 
 def test_elastic_pairs_are_capped_by_their_ends():

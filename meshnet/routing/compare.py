@@ -33,7 +33,8 @@ import numpy as np
 
 COLUMNS = ["variant", "seed", "epoch", "mean_step_s", "p95_step_s", "rtt_stretch_median",
            "rtt_stretch_p95", "path_changes_per_flow", "reroutes", "throughput_fraction",
-           "util_fraction", "blackholed_s", "looped_pair_steps", "background_carried_gbps"]
+           "util_fraction", "comm_speedup_bound", "blackholed_s", "looped_pair_steps",
+           "background_carried_gbps"]
 
 #: (column, panel title, unit) of the six panels of compare.png.
 PANELS = [
@@ -60,6 +61,7 @@ def row_of(label: str, seed: int, epoch: str, s: dict) -> dict:
         "reroutes": s["reroutes"],
         "throughput_fraction": opt.get("mean_throughput_fraction"),
         "util_fraction": opt.get("mean_util_fraction"),
+        "comm_speedup_bound": opt.get("mean_comm_speedup_bound"),
         "blackholed_s": s["blackholed_s"],
         "looped_pair_steps": ls.get("looped_pair_steps"),
         "background_carried_gbps": s["background_carried_gbps"],
@@ -124,6 +126,9 @@ def plot(rows, path) -> None:
                 ax2 = ax.twinx()
                 ax2.plot(x, loops, "s--", color="tab:red", label="looped pair-steps")
                 ax2.set_ylabel("looped pair-steps", color="tab:red")
+        if col.startswith("rtt_stretch"):
+            lo = np.nanmin(means) if not all(np.isnan(means)) else 1.0
+            ax.set_ylim(bottom=max(1.0, 0.9 * lo) if lo > 1 else 1.0)
         if col == "throughput_fraction":
             ax.axhline(1.0, color="tab:green", lw=1, ls="--")
             if all(np.isnan(means)):

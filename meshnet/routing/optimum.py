@@ -167,7 +167,7 @@ def _price_paths(snapshot, src, dst, price, relay):
     return exact, out
 
 
-def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, relay=None,
+def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, min_bps=None, relay=None,
                   objective: str = "max_throughput", k_paths: int = 3,
                   column_generation: bool = True, gap: float = 1e-3,
                   max_rounds: int = 30) -> OptimumResult:
@@ -180,6 +180,9 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, relay=None,
         Distinct (source, destination) pairs.
     demand_bps : array_like of float
         Demand of each pair; ``inf`` for an elastic pair (``max_throughput`` only).
+    min_bps : array_like of float, optional
+        ``max_throughput``: rate each pair must get at least (for instance traffic held
+        fixed at what a policy gave it); must be feasible.
     relay : array_like of bool, optional
         Nodes allowed inside a path (default: satellites).
     objective : {"max_throughput", "min_max_utilisation"}
@@ -217,6 +220,8 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, relay=None,
     in_cap = np.zeros(snapshot.n_nodes)
     np.add.at(in_cap, snapshot.indices, c)
     d = np.where(np.isinf(demand), np.minimum(out_cap[src], in_cap[dst]), demand / scale)
+    lo = np.zeros(src.shape[0]) if min_bps is None else np.minimum(
+        np.asarray(min_bps, np.float64).ravel() / scale, d)
     if objective == "min_max_utilisation" and np.isinf(demand).any():
         raise MeshnetError("min_max_utilisation needs finite demands")
     active = np.flatnonzero(d > 0)
@@ -261,8 +266,8 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, relay=None,
             from scipy.sparse import vstack
 
             cost = -np.ones(n_col)
-            a_ub = vstack([a, b_mat]).tocsc()
-            b_ub = np.concatenate([c[rows], d[uniq_pairs]])
+            a_ub = vstack([a, b_mat, -b_mat]).tocsc()
+            b_ub = np.concatenate([c[rows], d[uniq_pairs], -lo[uniq_pairs]])
             # Interior point (with crossover, for the duals): on overloaded meshes the
             # simplex needs several times longer for this LP.
             res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs-ipm")
@@ -302,9 +307,15 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, relay=None,
         else:
             value = float(-res.fun)
             z = np.zeros(src.shape[0])
-            z[uniq_pairs] = np.maximum(0.0, -res.ineqlin.marginals[rows.size:])
-            lag = float(c @ price) + float(
-                np.sum(d[active] * np.maximum(0.0, 1.0 - dist)))
+            m = res.ineqlin.marginals
+            k_rows = uniq_pairs.size
+            z[uniq_pairs] = (np.maximum(0.0, -m[rows.size:rows.size + k_rows])
+                             - np.maximum(0.0, -m[rows.size + k_rows:]))
+            # Lagrangian bound: each pair sends its most (d) where a path is worth more than
+            # its price, its least (lo) otherwise.
+            gain = 1.0 - dist
+            lag = float(c @ price) + float(np.sum(np.where(gain > 0, d[active],
+                                                           lo[active]) * gain))
             bound = max(lag, value)
             improving = dist < (1.0 - z[active]) * (1 - 1e-9) - 1e-12
         rel = abs(bound - value) / max(abs(value), 1e-300)

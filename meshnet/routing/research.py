@@ -7,8 +7,10 @@ traffic of that step:
 
 ``policy_gbps`` / ``optimum_gbps``
     What the policy carried (mean over the step) and the most any routing could carry with no
-    pair above its demand (``max_throughput``; training flows are elastic, so their pairs are
-    capped only by their ends' link capacity). ``throughput_fraction`` is their ratio.
+    pair above its offered demand (``max_throughput``). Elastic pairs (training traffic, which
+    takes whatever it gets) are held at the rate the policy gave them, so the comparison is:
+    with the same training traffic, how much of the offered traffic could be carried.
+    ``throughput_fraction`` is their ratio (1: nothing more was possible).
 ``policy_max_util`` / ``optimum_max_util``
     The policy's busiest link and the least possible busiest link for the same per-pair
     rates (``min_max_utilisation``); ``util_fraction`` = optimum / policy (1: the policy
@@ -70,7 +72,12 @@ class OptimumTracker:
         kw = dict(relay=self.relay, k_paths=self.cfg.k_paths,
                   column_generation=self.cfg.column_generation, gap=self.cfg.gap,
                   max_rounds=self.cfg.max_rounds)
-        tp = solve_optimum(snapshot, src, dst, demand, objective="max_throughput", **kw)
+        # Elastic pairs (training traffic) keep the rate the policy gave them; the optimum
+        # routes everything and carries as much of the offered, finite demand as fits.
+        fixed = np.isinf(demand)
+        demand_lp = np.where(fixed, rate, demand)
+        tp = solve_optimum(snapshot, src, dst, demand_lp, min_bps=np.where(fixed, rate, 0.0),
+                           objective="max_throughput", **kw)
         pos = rate > 0
         mm = None
         if pos.any():
