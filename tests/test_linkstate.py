@@ -124,3 +124,15 @@ def test_run_counts_linkstate_losses(tmp_path, capsys):
     # with 1 s steps every ground-link handover black-holes its pairs for one step
     assert ls["blackholed_pair_steps"] > 0 and ls["looped_pair_steps"] >= 0
     assert s["blackholed_s"] > 0.0
+
+
+def test_views_beyond_max_views_share_the_most_stale():
+    """With one view allowed, every node routes on the most stale view: node 1 keeps
+    forwarding into the dead link (a black hole) where it would otherwise loop."""
+    ls = _policy(max_views=1)
+    down = [x for x in RING if x != (1, 2)]
+    ls.route(_snap(0.9, RING), [0], [2])
+    ls.route(_snap(1.0, down), [0], [2])
+    r = ls.route(_snap(1.352, down), [0], [2])
+    assert r.pair_blackholed[0] and ls.looped_pair_steps == 0
+    assert ls.route(_snap(1.4, down), [0], [2]).nodes_of(0).tolist() == [0, 4, 3, 2]

@@ -376,3 +376,18 @@ def test_topology_plugin(tmp_path, capsys):
     isl = links[links["kind"] == "isl"]
     # 12 planes x 12 satellites in rings: 144 links per step, all within a plane
     assert isl.groupby("t_s").size().max() == 144
+
+
+def test_a_policy_cannot_change_the_graph_in_place():
+    class Vandal:
+        def route(self, req):
+            req.snapshot.indptr[1] = 0
+            return [None] * req.n_pairs
+
+    from meshnet.routing.protocol import ExternalPolicy
+
+    snap = _line_snapshot()
+    before = snap.indptr.copy()
+    with pytest.raises(PolicyError, match="route\\(\\) raised ValueError: .*read-only"):
+        ExternalPolicy(Vandal(), "Vandal", n_nodes=4).route(snap, [0], [3])
+    np.testing.assert_array_equal(snap.indptr, before)
