@@ -52,7 +52,8 @@ class LinkStateConfig:
             "default 200 ms)")
     max_views: int = option(
         64, min=1, max=4096,
-        doc="most distinct node views computed per step; nodes beyond share the most stale view kept")
+        doc="most distinct node views computed per step; nodes beyond share the most "
+            "stale view kept")
 
 
 @dataclass(frozen=True)
