@@ -63,6 +63,9 @@ OBJECTIVES = ("min_max_utilisation", "max_throughput")
 #: equally priced paths the shorter one is found (negligible against the prices).
 _TIE = 1e-9
 
+#: Sharpness of the exponential utilisation prices tried for the lower bound on U*.
+_BETAS = (10.0, 40.0)
+
 
 @dataclass(frozen=True)
 class OptimumResult:
@@ -241,7 +244,7 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, min_bps=None, rel
         raise MeshnetError(f"pair {p} ({snapshot.node_names[src[p]]} -> "
                            f"{snapshot.node_names[dst[p]]}) has demand but no path")
     rounds = 0
-    value = bound = 0.0
+    value = bound = best_bound = 0.0
     x = np.zeros(0)
     while True:
         rounds += 1
@@ -295,7 +298,7 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, min_bps=None, rel
             lens = np.array([e.size for e in cols.edges])
             np.add.at(load, np.concatenate(cols.edges), np.repeat(x, lens))
             util = np.divide(load, c, out=np.zeros(n_e), where=c > 0) / max(value, 1e-300)
-            for beta in (10.0, 40.0):
+            for beta in _BETAS:
                 w = np.where(c > 0, np.exp(beta * (np.minimum(util, 1.0) - 1.0)), 0.0)
                 w = w / np.where(c > 0, c, 1.0)
                 dist_b, new_b = _price_paths(snapshot, src[active], dst[active], w, relay)
@@ -303,7 +306,8 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, min_bps=None, rel
                 if cw_b > 0:
                     bound = max(bound, float(d[active] @ dist_b) / cw_b)
                 extra += [(int(active[j]), e) for j, e in enumerate(new_b) if e is not None]
-            bound = min(bound, value)
+            best_bound = max(best_bound, bound)  # every round's prices bound U* from below
+            bound = min(best_bound, value)
         else:
             value = float(-res.fun)
             z = np.zeros(src.shape[0])

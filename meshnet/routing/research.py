@@ -96,6 +96,10 @@ class OptimumTracker:
             "util_fraction": (opt_u / pol_u) if opt_u is not None and pol_u > 0 else None,
             "comm_speedup_bound": (pol_u / opt_u) if opt_u else None,
             "solve_s": tp.solve_s + (0.0 if mm is None else mm.solve_s),
+            "throughput_solve_s": tp.solve_s, "throughput_rounds": tp.rounds,
+            "util_solve_s": None if mm is None else mm.solve_s,
+            "util_rounds": None if mm is None else mm.rounds,
+            "lp_paths": tp.n_paths + (0 if mm is None else mm.n_paths),
         })
 
     def summary(self) -> dict:
