@@ -152,21 +152,25 @@ def _price_paths(snapshot, src, dst, price, relay):
     pred_edge = np.empty((r, n), np.int32)
     K.dijkstra_many(snapshot.indptr, snapshot.indices, w, relay, usrc.astype(np.int32), dist,
                     pred, pred_edge, np.empty((0, n), np.int32))
-    out = []
+    # Read the paths off the trees with the policies' kernels (as shortest_delay does).
+    from .policies import _routes_from_trees
+
+    rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
+    routes = _routes_from_trees(snapshot, pred, pred_edge, rev, row.ravel().astype(np.int64),
+                                dst.astype(np.int32), src.astype(np.int32), False)
+    out = [None] * src.shape[0]
     exact = np.full(src.shape[0], np.inf)
-    for p in range(src.shape[0]):
-        i, t = int(row[p]), int(dst[p])
-        if not np.isfinite(dist[i, t]):
-            out.append(None)
-            continue
-        edges = []
-        u = t
-        while u != src[p]:
-            edges.append(pred_edge[i, u])
-            u = pred[i, u]
-        e = np.array(edges[::-1], np.int64)
-        out.append(e)
-        exact[p] = float(price[e].sum())
+    pp, ep = routes.pair_path_indptr, routes.path_edge_indptr
+    edges = routes.path_edges.astype(np.int64)
+    for p in np.flatnonzero(np.diff(pp) > 0).tolist():
+        j = pp[p]
+        out[p] = edges[ep[j]:ep[j + 1]]
+    has = np.diff(pp) > 0
+    if has.any():
+        counts = np.diff(ep)
+        per_path = np.bincount(np.repeat(np.arange(counts.size), counts), weights=price[edges],
+                               minlength=counts.size)
+        exact[has] = per_path
     return exact, out
 
 
