@@ -114,6 +114,7 @@ class RunResult:
             *_power_lines(s.get("power"), s["jobs"]),
             *_resilience_lines(s["jobs"]),
             *_fault_lines(s.get("faults")),
+            *_research_lines(s),
             f"outputs                {self.out_dir}",
             f"wall time              {self.wall_s:.1f} s",
         ]
@@ -176,6 +177,12 @@ def _power_lines(p, jobs) -> list[str]:
 
 def _f(x, width, prec):
     return f"{x:>{width}.{prec}f}" if x is not None and np.isfinite(x) else f"{'-':>{width}}"
+
+
+def _research_lines(s) -> list[str]:
+    from .routing.research import report_lines  # optimum, link-state, policy errors
+
+    return report_lines(s)
 
 
 def snapshot_stream(scenario, world, grid, link_model, progress=False):

@@ -116,7 +116,9 @@ def test_run_counts_linkstate_losses(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["run", str(scen), "--out", str(out), "-q", "--no-plots", "--step", "1",
                  "--duration", "120"])
-    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "link-state             " in printed.out and "link changes" in printed.out
     s = json.loads((out / "summary.json").read_text())
     ls = s["linkstate"]
     assert ls["link_events"] > 0

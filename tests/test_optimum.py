@@ -207,7 +207,9 @@ def test_run_reports_fractions_of_the_optimum(tmp_path, capsys):
     scen = write_small(tmp_path, routing="[routing.optimum]\nenabled = true\nevery_s = 4")
     out = tmp_path / "out"
     code = main(["run", str(scen), "--out", str(out), "-q", "--no-plots"])
-    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "vs LP optimum          throughput" in printed.out
     opt = json.loads((out / "summary.json").read_text())["optimum"]
     assert opt["samples"] == 5  # t = 0, 4, 8, 12, 16 of 20 s
     for s in opt["series"]:

@@ -165,3 +165,31 @@ def summary(engine) -> dict:
     if tracker is not None:
         out["optimum"] = tracker.summary()
     return out
+
+
+def report_lines(s: dict) -> list[str]:
+    """Lines of ``meshnet run``'s report for the routing-research entries of a summary."""
+    out = []
+    opt = s.get("optimum")
+    if opt and opt.get("samples"):
+        frac = opt.get("mean_throughput_fraction")
+        util = opt.get("mean_util_fraction")
+        out.append(
+            f"vs LP optimum          throughput {100 * frac:.1f} % of the optimum (worst "
+            f"{100 * opt['min_throughput_fraction']:.1f} %), busiest link "
+            + (f"{1 / util:.2f}x the optimum's" if util else "-")
+            + f"; {opt['samples']} samples, {opt['mean_solve_s']:.2f} s each, gap <= "
+            f"{opt['max_gap']:.1e}" if frac is not None else
+            f"vs LP optimum          {opt['samples']} samples, no traffic")
+    ls = s.get("linkstate")
+    if ls:
+        conv = ls.get("mean_convergence_s")
+        out.append(f"link-state             {ls['link_events']} link changes, convergence "
+                   + (f"{conv:.3f} s mean / {ls['max_convergence_s']:.3f} s worst"
+                      if conv is not None else "-")
+                   + f"; {ls['blackholed_pair_steps']} black-holed and "
+                   f"{ls['looped_pair_steps']} looped pair-steps")
+    if s.get("policy_errors"):
+        out.append(f"policy errors          {s['policy_errors']} steps routed by the fallback "
+                   f"(first: {s['policy_first_error']})")
+    return out
