@@ -241,6 +241,12 @@ def check_plugin(registry: PluginRegistry, cfg, field: str, table: str, where: s
     if registry.builtin(name):
         return
     base = Path(where).parent if where and not where.startswith("<") else None
+    if is_spec(name):
+        target = split_spec(name)[0]
+        # A path given on the command line (--set) may be relative to the working folder.
+        if _is_file(target) and base is not None and not (base / target).exists() \
+                and Path(target).exists():
+            base = Path.cwd()
     name = absolute_spec(name, base)
     object.__setattr__(cfg, field, name)
     try:
