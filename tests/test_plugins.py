@@ -257,10 +257,13 @@ def test_api_registration():
         def route(self, req):
             return [[int(s), 1, 2, int(d)] for s, d in zip(req.src, req.dst, strict=True)]
 
-    if "api_straight" not in ROUTING_POLICIES:
-        ROUTING_POLICIES.register("api_straight")(Straight)
-    pol = make_policy(RoutingConfig(policy="api_straight"), 4)
-    assert pol.route(_line_snapshot(), [0], [3]).nodes_of(0).tolist() == [0, 1, 2, 3]
+    ROUTING_POLICIES.register("api_straight")(Straight)
+    try:
+        pol = make_policy(RoutingConfig(policy="api_straight"), 4)
+        assert pol.route(_line_snapshot(), [0], [3]).nodes_of(0).tolist() == [0, 1, 2, 3]
+    finally:  # the registry is process-wide: leave it as found (docs list its names)
+        ROUTING_POLICIES._items.pop("api_straight")
+    assert "api_straight" not in ROUTING_POLICIES.names()
 
 
 def test_builtin_policies_unchanged():
