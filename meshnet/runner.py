@@ -420,7 +420,7 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     _write_table(out_dir / "flows.parquet", engine.flow_records(t_end_s), meta)
     summary = _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_end_s)
     _add_resilience(summary, engine, grid, t_end_s)
-    summary.update(research.summary(engine))
+    summary.update(research.summary(engine, summary))
     if power is not None:
         _write_table(out_dir / "power.parquet", power.records(names), meta)
         summary["power"] = power.summary()

@@ -219,3 +219,5 @@ def test_run_reports_fractions_of_the_optimum(tmp_path, capsys):
             assert s["optimum_max_util"] <= s["policy_max_util"] * (1 + 1e-6)
         assert s["throughput_gap"] <= 1e-3
     assert opt["mean_solve_s"] > 0
+    job = opt["jobs"]["job"]
+    assert 0 < job["optimum_comm_s_estimate"] <= job["comm_s"] * (1 + 1e-9)

@@ -150,8 +150,13 @@ def attach(engine, routing_cfg, relay=None):
     return tracker
 
 
-def summary(engine) -> dict:
-    """The run summary's routing-research entries (empty when none apply)."""
+def summary(engine, run_summary: dict | None = None) -> dict:
+    """The run summary's routing-research entries (empty when none apply).
+
+    With ``run_summary`` (the rest of summary.json) and optimum samples, each job's mean
+    exposed communication time per step is set beside an estimate under the optimum: divided
+    by the mean ``comm_speedup_bound`` (the same traffic spread so that the busiest link is
+    as loaded as the policy's, every flow proportionally faster)."""
     out = {}
     policy = engine.policy
     inner = getattr(policy, "inner", policy)
@@ -164,6 +169,15 @@ def summary(engine) -> dict:
     tracker = getattr(engine, "optimum_tracker", None)
     if tracker is not None:
         out["optimum"] = tracker.summary()
+        speedup = out["optimum"]["mean_comm_speedup_bound"]
+        jobs = {}
+        for j in (run_summary or {}).get("jobs", []):
+            if j.get("comm_share") is None or j.get("mean_step_s") is None:
+                continue
+            comm = j["comm_share"] * j["mean_step_s"]
+            jobs[j["job"]] = {"comm_s": comm,
+                              "optimum_comm_s_estimate": comm / speedup if speedup else None}
+        out["optimum"]["jobs"] = jobs
     return out
 
 
