@@ -309,7 +309,9 @@ def solve_optimum(snapshot: Snapshot, src, dst, demand_bps, *, min_bps=None, rel
                 cw_b = float(c @ w)
                 if cw_b > 0:
                     bound = max(bound, float(d[active] @ dist_b) / cw_b)
-                extra += [(int(active[j]), e) for j, e in enumerate(new_b) if e is not None]
+                if beta == _BETAS[-1]:  # the sharpest prices' paths join the candidates
+                    extra += [(int(active[j]), e) for j, e in enumerate(new_b)
+                              if e is not None]
             best_bound = max(best_bound, bound)  # every round's prices bound U* from below
             bound = min(best_bound, value)
         else:
