@@ -41,3 +41,16 @@ def test_compare_bad_epoch_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--epochs: 'yesterday' is not an ISO 8601" in err
     assert not (tmp_path / "c").exists()
+
+
+def test_compare_seeds_and_epochs_from_the_scenario(tmp_path, capsys):
+    scen = write_small(tmp_path, extra='\n[compare]\nrouting = ["min_hop"]\nseeds = [3, 4]\n'
+                                       'epochs = [2026-02-23T01:00:00Z]\n')
+    out = tmp_path / "cmp"
+    assert main(["compare", str(scen), "--duration", "10", "--out", str(out), "-q"]) == 0
+    rows = list(csv.DictReader(open(out / "compare.csv")))
+    assert [(r["seed"], r["epoch"]) for r in rows] == [
+        ("3", "2026-02-23T01:00:00+00:00"), ("4", "2026-02-23T01:00:00+00:00")]
+    bad = write_small(tmp_path, extra="\n[compare]\nseeds = [-1]\n")
+    assert main(["compare", str(bad), "--out", str(tmp_path / "c2")]) == 2
+    assert "[compare].seeds[0] must be >= 0" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
 The variants are the scenario's ``[compare]`` table (:func:`meshnet.runner.comparison_variants`;
 without one, the scenario's own policy alone). Each variant runs once per seed and per epoch
-(``--seeds 1 2 3``, ``--epochs 2026-02-23T00:00:00Z 2026-02-23T06:00:00Z``), into
+(``--seeds 1 2 3``, ``--epochs 2026-02-23T00:00:00Z 2026-02-23T06:00:00Z``, or
+``[compare] seeds`` / ``epochs``; default the scenario's own), into
 ``<out>/<epoch index>-seed<seed>/<variant>/``. Then ``<out>`` gets:
 
 ``compare.csv``
@@ -153,9 +154,10 @@ def run_compare(scenario, out_dir, *, seeds=None, epochs=None, duration_s=None, 
     from ..runner import _run_scenario_into, comparison_variants
     from ..timegrid import parse_epoch
 
-    seeds = list(seeds) if seeds else [scenario.run.seed]
-    epochs = [e if isinstance(e, datetime) else parse_epoch(e) for e in (epochs or [])] or [
-        scenario.run.epoch]
+    cmp_cfg = getattr(scenario, "compare", None)
+    seeds = list(seeds or getattr(cmp_cfg, "seeds", ()) or [scenario.run.seed])
+    epochs = [e if isinstance(e, datetime) else parse_epoch(e)
+              for e in (epochs or getattr(cmp_cfg, "epochs", ()) or [scenario.run.epoch])]
     if optimum:
         routing = dataclasses.replace(
             scenario.routing, optimum=dataclasses.replace(scenario.routing.optimum,
