@@ -179,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and report what fits no plane.")
     p.add_argument("tle_file", type=Path)
     p.set_defaults(func=_cmd_planes)
+
+    # Routing research: `meshnet compare` and `meshnet graphs` (meshnet/routing/compare.py).
+    from .routing.compare import add_commands
+
+    add_commands(sub, _add_time_args, _add_set, _add_quiet)
     return parser
 
 

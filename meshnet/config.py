@@ -304,7 +304,8 @@ def _check_range(value, meta, dotted: str, where: str) -> None:
             raise ScenarioError(f"{where}: {dotted} must be <= {hi}, found {value}")
     choices = meta.get("choices")
     if choices is not None and isinstance(value, str):
-        allowed = list(choices() if callable(choices) else choices)
+        # A callable may return a list whose ``in`` accepts more (plugin specs).
+        allowed = choices() if callable(choices) else list(choices)
         if value not in allowed:
             close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.5)
             hint = f"did you mean '{close[0]}'?" if close else "choose one of: " + ", ".join(

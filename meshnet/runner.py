@@ -115,6 +115,7 @@ class RunResult:
             *_resilience_lines(s["jobs"]),
             *_workload_lines(s["jobs"]),
             *_fault_lines(s.get("faults")),
+            *_research_lines(s),
             f"outputs                {self.out_dir}",
             f"wall time              {self.wall_s:.1f} s",
         ]
@@ -183,6 +184,12 @@ def _power_lines(p, jobs) -> list[str]:
 
 def _f(x, width, prec):
     return f"{x:>{width}.{prec}f}" if x is not None and np.isfinite(x) else f"{'-':>{width}}"
+
+
+def _research_lines(s) -> list[str]:
+    from .routing.research import report_lines  # optimum, link-state, policy errors
+
+    return report_lines(s)
 
 
 def snapshot_stream(scenario, world, grid, link_model, progress=False):
@@ -313,11 +320,13 @@ def comparison_variants(scenario) -> list:
 
     cmp_cfg = scenario.compare
     out = []
+    from .routing.plugins import short_name
+
     for policy in cmp_cfg.routing:
-        out.append((f"routing-{policy}", scenario.replace(
+        out.append((f"routing-{short_name(policy)}", scenario.replace(
             routing=dataclasses.replace(scenario.routing, policy=policy))))
     for method in cmp_cfg.allocation:
-        out.append((f"allocation-{method}", scenario.replace(
+        out.append((f"allocation-{short_name(method)}", scenario.replace(
             allocation=dataclasses.replace(scenario.allocation, method=method))))
     return out
 
@@ -375,6 +384,9 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     world = build_world(scenario)
     compute, jobs, background = build_traffic(scenario, world)
     engine = make_engine(scenario, world, jobs, background, compute)
+    from .routing import research  # [routing.optimum], link-state and plugin figures
+
+    research.attach(engine, scenario.routing, getattr(engine.policy, "relay_mask", None))
     step_s = len(grid) > 1 and grid.step_ns / NS_PER_S or scenario.run.step_s
     link_model = LinkModel(scenario.links, scenario.ground, world.constellation, world.ground,
                            step_s)
@@ -418,6 +430,7 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     from .workloads.output import add_workload_outputs  # model / trace jobs (workloads.md)
 
     add_workload_outputs(out_dir, engine, summary)
+    summary.update(research.summary(engine, summary))
     if power is not None:
         _write_table(out_dir / "power.parquet", power.records(names), meta)
         summary["power"] = power.summary()
@@ -461,8 +474,11 @@ def _fault_outputs(out_dir, faults, grid, step_s, stats, summary, meta, map_fram
 
 def _lookahead_steps(scenario, step_s) -> int:
     """Steps of known future a policy needs (``predictive`` looks ``horizon_s`` ahead)."""
-    if scenario.routing.policy != "predictive":
-        return 0
+    from .routing.policies import ROUTING_POLICIES
+
+    policy = scenario.routing.policy
+    if policy != "predictive" and ROUTING_POLICIES.builtin(policy):
+        return 0  # policies of the user's get the known future (routing/protocol.py)
     return int(np.ceil(scenario.routing.horizon_s / step_s))
 
 

@@ -74,6 +74,11 @@ class CompareConfig:
     ground_reference_bps: float | None = option(
         None, min=0.0, min_inclusive=False,
         doc="per-accelerator NIC rate of a ground cluster to compare step times with")
+    seeds: tuple[int, ...] = option(
+        (), doc="meshnet compare: seeds to run every variant with (default: [scenario].seed)")
+    epochs: tuple[datetime, ...] = option(
+        (), doc="meshnet compare: epochs (ISO 8601 UTC) to run every variant from "
+                "(default: [scenario].epoch)")
 
     def validate(self, name: str, where: str) -> None:
         from .allocation import ALLOCATION_METHODS
@@ -81,6 +86,16 @@ class CompareConfig:
 
         for key, registry, values in (("routing", POLICIES, self.routing),
                                       ("allocation", ALLOCATION_METHODS, self.allocation)):
+            from .routing.plugins import absolute_spec
+
+            for i, seed in enumerate(self.seeds):
+                if seed < 0:
+                    raise ScenarioError(f"{where}: [{name}].seeds[{i}] must be >= 0, found "
+                                        f"{seed}")
+
+            base = None if where.startswith("<") else Path(where).parent
+            values = tuple(absolute_spec(v, base) for v in values)  # plugin files
+            object.__setattr__(self, key, values)
             for i, value in enumerate(values):
                 if value not in registry:
                     close = difflib.get_close_matches(value, registry.names(), n=1)

@@ -10,7 +10,7 @@ from ..config import option
 def _method_names() -> list[str]:
     from .registry import ALLOCATION_METHODS
 
-    return ALLOCATION_METHODS.names()
+    return ALLOCATION_METHODS.choices()
 
 
 @dataclass(frozen=True)
@@ -26,4 +26,12 @@ class AllocationConfig:
 
     method: str = option("maxmin", choices=_method_names,
                          doc="bandwidth sharing: 'maxmin' (weighted max-min fair, progressive "
-                             "filling) or 'proportional' (weighted proportional fair)")
+                             "filling) or 'proportional' (weighted proportional fair); or "
+                             "your own: package.module:name, path/to/file.py:name or an "
+                             "entry point (docs/routing_research.md)")
+
+    def validate(self, name: str, where: str) -> None:
+        from ..routing.plugins import check_plugin
+        from .registry import ALLOCATION_METHODS
+
+        check_plugin(ALLOCATION_METHODS, self, "method", name, where)

@@ -28,7 +28,7 @@ from .capacity import BUDGET_PRESETS, CAPACITY_MODELS, LinkBudget
 def _topology_names() -> list[str]:
     from .topology import TOPOLOGIES
 
-    return TOPOLOGIES.names()
+    return TOPOLOGIES.choices()
 
 
 #: Laser heads per satellite when ``terminals`` is not given.
@@ -181,13 +181,10 @@ class LinksConfig:
             raise ScenarioError(
                 f"{where}: [{name}.budget] is only used by capacity_model = 'rate_ladder', "
                 f"found capacity_model = '{self.capacity_model}'; set it or remove the table")
-        if self.topology not in _topology_names():
-            from .topology import TOPOLOGIES
+        from ..routing.plugins import check_plugin
+        from .topology import TOPOLOGIES
 
-            try:
-                TOPOLOGIES.get(self.topology)
-            except ScenarioError as exc:
-                raise ScenarioError(f"{where}: [{name}].topology: {exc}") from None
+        check_plugin(TOPOLOGIES, self, "topology", name, where)
         if self.reoptimise_interval_s is not None and self.topology != "dynamic":
             raise ScenarioError(
                 f"{where}: [{name}].reoptimise_interval_s is only used by topology = "

@@ -40,12 +40,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Registry
 from ..errors import MeshnetError, ScenarioError, quote_excerpt
+from ..routing.plugins import PluginRegistry
 from .feasibility import FeasibilityLimits, evaluate_links
 from .state import LinkStates
 
-TOPOLOGIES = Registry("ISL topology")
+#: Built-in topologies; also ``module:Name``, ``file.py:Name`` and ``meshnet.topology`` entry
+#: points (a class with the constructor and ``step`` of :class:`FixedTopology`).
+TOPOLOGIES = PluginRegistry("ISL topology")
 
 
 

@@ -51,15 +51,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Registry
 from ..errors import MeshnetError
 from ..graph import SATELLITE, Snapshot
 from ..kernels import _routing as K
 from ..units import NS_PER_S
 from .kshortest import _run_batched
 from .paths import PathSet
+from .plugins import PluginRegistry
 
-ROUTING_POLICIES = Registry("routing policy")
+#: Built-in policies by name; also resolves ``module:Name``, ``file.py:Name`` and the
+#: ``meshnet.routing`` entry points (:mod:`meshnet.routing.plugins`).
+ROUTING_POLICIES = PluginRegistry("routing policy")
 
 _BATCH_BYTES = 64 << 20
 
@@ -828,4 +830,14 @@ def make_policy(cfg, n_nodes: int | None = None, relay_mask=None) -> RoutingPoli
     ([0, 1, 2], 5.003)
     """
     cls = ROUTING_POLICIES.get(cfg.policy)
-    return cls(cfg, n_nodes, relay_mask)
+    if ROUTING_POLICIES.builtin(cfg.policy) and issubclass(cls, RoutingPolicy):
+        policy = cls(cfg, n_nodes, relay_mask)
+    else:  # a policy of the user's: checked answers (meshnet.routing.protocol)
+        from .protocol import build_external
+
+        policy = build_external(cls, cfg, n_nodes, relay_mask)
+    if getattr(cfg, "linkstate", None) is not None and cfg.linkstate.enabled:
+        from .linkstate import LinkStateRouting
+
+        policy = LinkStateRouting(policy, cfg, n_nodes, relay_mask)
+    return policy
