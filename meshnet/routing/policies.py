@@ -49,6 +49,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..config import Registry
@@ -260,6 +261,94 @@ def _routes_from_trees(snapshot, pred, pred_edge, rev, tree_row, start, end, tow
                    np.ones(int(counts.sum())), snapshot.delay_s)
 
 
+class PairCover:
+    """Which endpoint of each pair roots the tree its path is read from (cached per pair set).
+
+    The roots are a greedy vertex cover of the pairs taken as undirected edges
+    (:func:`~meshnet.kernels._routing.greedy_cover`: most uncovered pairs first, lower id on
+    ties); a pair whose destination is a root uses the destination's tree (``towards``), else
+    its source's. Ring neighbours thus share one tree per two nodes, and a station talking
+    to many others roots one tree for all of them.
+    """
+
+    def __init__(self):
+        self._key = None
+        self._value = None
+
+    def __call__(self, src, dst, n):
+        if (self._key is not None and self._key[0] == n and np.array_equal(self._key[1], src)
+                and np.array_equal(self._key[2], dst)):
+            return self._value
+        is_root = K.greedy_cover(src, dst, n)
+        towards = is_root[dst]
+        root = np.where(towards, dst, src)
+        roots, row = np.unique(root, return_inverse=True)
+        row = row.ravel().astype(np.int64)
+        other = np.where(towards, src, dst).astype(np.int32)
+        # Targets grouped by tree row; the kernel reads them per root.
+        order = np.argsort(row, kind="stable")
+        tgt = other[order]
+        tgt_indptr = _indptr(np.bincount(row, minlength=roots.shape[0]))
+        slot = np.empty(row.shape[0], np.int64)
+        slot[order] = np.arange(row.shape[0])
+        self._key = (n, src.copy(), dst.copy())
+        self._value = (roots.astype(np.int32), row, other, towards, tgt, tgt_indptr, slot)
+        return self._value
+
+
+def _cover_routes(snapshot: Snapshot, src, dst, weights, relay, rev, cover: PairCover,
+                  parallel=True) -> Routes:
+    """One least-``weights`` path per pair from trees rooted at a vertex cover of the pairs,
+    each search stopped once its own targets are settled.
+
+    Weights may be asymmetric (``load_aware``): a root then searches twice, over the reversed
+    weights for the pairs it is the destination of and over the weights for the others.
+    """
+    n_pairs = src.shape[0]
+    if n_pairs == 0:
+        return _tree_routes(snapshot, src, dst, None, rev)
+    n = snapshot.n_nodes
+    roots, row, other, towards, tgt, tgt_indptr, slot = cover(src, dst, n)
+    # Symmetric weights: one tree per root serves the pairs in both directions.
+    w_rev = np.ascontiguousarray(weights[rev])
+    if np.array_equal(w_rev, weights):
+        root_rev = np.zeros(roots.shape[0], np.bool_)
+    else:  # one tree per (root, direction)
+        key = row * 2 + towards
+        ukey, row = np.unique(key, return_inverse=True)
+        row = row.ravel().astype(np.int64)
+        roots = roots[ukey // 2]
+        root_rev = (ukey % 2).astype(np.bool_)
+        order = np.argsort(row, kind="stable")
+        tgt = other[order]
+        tgt_indptr = _indptr(np.bincount(row, minlength=roots.shape[0]))
+        slot = np.empty(row.shape[0], np.int64)
+        slot[order] = np.arange(row.shape[0])
+    r = roots.shape[0]
+    pred = np.empty((r, n), np.int32)
+    pred_edge = np.empty((r, n), np.int32)
+    tdist = np.empty(n_pairs)
+    hops = np.empty(n_pairs, np.int64)
+    n_chunks = min(r, 4 * numba.get_num_threads()) if parallel else 1
+    fn = K.dijkstra_targets if parallel else K.dijkstra_targets_serial
+    fn(snapshot.indptr, snapshot.indices, weights, w_rev, root_rev, relay, roots, tgt_indptr,
+       tgt, n_chunks, pred, pred_edge, tdist, hops)
+    lengths = hops[slot]
+    reach = lengths >= 0
+    m = np.where(reach, lengths, 0)
+    node_indptr = _indptr(np.where(reach, m + 1, 0))
+    edge_indptr = _indptr(m)
+    nodes = np.empty(int(node_indptr[-1]), np.int32)
+    edges = np.empty(int(edge_indptr[-1]), np.int32)
+    K.target_paths_fill(pred, pred_edge, rev, row, other, towards, node_indptr, nodes,
+                        edge_indptr, edges)
+    counts = reach.astype(np.int64)
+    path_node_indptr = np.concatenate([[0], node_indptr[1:][reach]])
+    path_edge_indptr = np.concatenate([[0], edge_indptr[1:][reach]])
+    return _routes(counts, path_node_indptr, nodes, path_edge_indptr, edges,
+                   np.ones(int(counts.sum())), snapshot.delay_s)
+
+
 def _dijkstra_search(snapshot, weights, relay, rev):
     def search(roots, towards):
         n = snapshot.n_nodes
@@ -362,6 +451,12 @@ class ShortestDelay(RoutingPolicy):
     """One least-delay path per pair."""
 
     name = "shortest_delay"
+    #: Parallel kernel (identical results to the serial one).
+    parallel = True
+
+    def __init__(self, cfg=None, n_nodes=None, relay_mask=None):
+        super().__init__(cfg, n_nodes, relay_mask)
+        self._cover = PairCover()
 
     def _weights(self, snapshot, edge_utilisation, future) -> np.ndarray:
         return snapshot.delay_s
@@ -370,7 +465,7 @@ class ShortestDelay(RoutingPolicy):
         relay = self._relay(snapshot)
         rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
         w = np.ascontiguousarray(self._weights(snapshot, edge_utilisation, future), np.float64)
-        return _tree_routes(snapshot, src, dst, _dijkstra_search(snapshot, w, relay, rev), rev)
+        return _cover_routes(snapshot, src, dst, w, relay, rev, self._cover, self.parallel)
 
 
 @ROUTING_POLICIES.register("min_hop")
