@@ -340,11 +340,13 @@ def naive_pair_paths(snap, weights, relay_ok, src, dst):
     root, else source); trees towards a destination use the reversed edge weights."""
     indptr, indices = snap.indptr, snap.indices
     edge_src = snap.edge_sources()
-    w_of = {(int(a), int(b)): float(w) for a, b, w in zip(edge_src, indices, weights)}
-    w_rev = np.array([w_of[(int(b), int(a))] for a, b in zip(edge_src, indices)])
+    w_of = {(int(a), int(b)): float(w) for a, b, w in zip(edge_src, indices, weights,
+                                                                strict=True)}
+    w_rev = np.array([w_of[(int(b), int(a))] for a, b in zip(edge_src, indices,
+                                                                    strict=True)])
     is_root = naive_greedy_cover(src, dst, snap.n_nodes)
     out = []
-    for s, d in zip(src.tolist(), dst.tolist()):
+    for s, d in zip(src.tolist(), dst.tolist(), strict=True):
         towards = bool(is_root[d])
         root, other = (d, s) if towards else (s, d)
         dist, pred = naive_tree(indptr, indices, w_rev if towards else weights, root, relay_ok)

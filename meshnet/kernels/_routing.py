@@ -1448,12 +1448,12 @@ def dijkstra_targets(indptr, indices, weights, weights_rev, root_rev, relay_ok, 
     """Dijkstra from each root, stopped once all its targets are settled (parallel).
 
     Root ``i`` has targets ``tgt[tgt_indptr[i]:tgt_indptr[i + 1]]`` and searches over
-    ``weights_rev`` where ``root_rev[i]`` (a tree towards the root), else ``weights``. ``out_pred`` /
-    ``out_pred_edge`` are ``(R, n)`` and only written at settled nodes (every node of every
-    target's tree path is settled); ``out_dist`` / ``out_hops`` have one slot per target (inf
-    and -1 where unreachable). Roots are dealt round-robin to ``n_chunks`` tasks, each with
-    its own O(n) scratch that is reset node by node, so a search a few hops deep costs a few
-    hops, not O(n).
+    ``weights_rev`` where ``root_rev[i]`` (a tree towards the root), else ``weights``.
+    ``out_pred`` / ``out_pred_edge`` are ``(R, n)`` and only written at settled nodes
+    (every node of every target's tree path is settled); ``out_dist`` / ``out_hops`` have
+    one slot per target (inf and -1 where unreachable). Roots are dealt round-robin to
+    ``n_chunks`` tasks, each with its own O(n) scratch reset node by node, so a search a
+    few hops deep costs a few hops, not O(n).
     """
     for c in prange(n_chunks):
         _targets_chunk(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots,
