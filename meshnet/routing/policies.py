@@ -387,6 +387,8 @@ class RoutingPolicy:
     """Base class: validation and the relay mask. Subclasses implement :meth:`_route`."""
 
     name = "base"
+    #: Whether :meth:`route` reads ``edge_utilisation`` (the engine skips mapping it if not).
+    uses_utilisation = False
 
     def __init__(self, cfg=None, n_nodes: int | None = None, relay_mask=None):
         if cfg is None:
@@ -579,6 +581,7 @@ class LoadAware(ShortestDelay):
     """Least-delay paths over weights grown by the previous step's link utilisation."""
 
     name = "load_aware"
+    uses_utilisation = True
 
     def _weights(self, snapshot, edge_utilisation, future):
         if edge_utilisation is None:
