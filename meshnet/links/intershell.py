@@ -89,18 +89,17 @@ def intershell_candidates(r_km, free, shell, k: int, range_km: float):
     e = np.empty(0, np.int32)
     if len(groups) < 2:
         return e, e
-    trees = [cKDTree(r_km[ids]) for _, ids in groups]
+    # One query per shell's tree with the free satellites of every other shell at once (a
+    # point's answer does not depend on the batch it is asked in).
     out_a, out_b = [], []
-    for i, (_, ids) in enumerate(groups):
-        for j, (_, tids) in enumerate(groups):
-            if i == j:
-                continue
-            kk = min(int(k), tids.shape[0])
-            _, idx = trees[j].query(r_km[ids], k=kk, distance_upper_bound=range_km)
-            idx = np.asarray(idx).reshape(ids.shape[0], kk)
-            ok = idx < tids.shape[0]
-            out_a.append(np.repeat(ids, kk)[ok.ravel()])
-            out_b.append(tids[idx[ok]])
+    for s_j, tids in groups:
+        ids = free[(fs != s_j) & (fs >= 0)]
+        kk = min(int(k), tids.shape[0])
+        _, idx = cKDTree(r_km[tids]).query(r_km[ids], k=kk, distance_upper_bound=range_km)
+        idx = np.asarray(idx).reshape(ids.shape[0], kk)
+        ok = idx < tids.shape[0]
+        out_a.append(np.repeat(ids, kk)[ok.ravel()])
+        out_b.append(tids[idx[ok]])
     a = np.concatenate(out_a)
     b = np.concatenate(out_b)
     key = np.unique(_pair_key(np.minimum(a, b), np.maximum(a, b)))
