@@ -64,6 +64,11 @@ ROUTING_POLICIES = Registry("routing policy")
 
 _BATCH_BYTES = 64 << 20
 
+#: Roots x nodes from which pair routing uses threads. Below it (Starlink Gen1: 43 roots x
+#: 4,508 nodes, a few ms) waking threads costs more than it saves, and on a loaded machine
+#: they wait for a core (measured: serial 0.9 ms, parallel median 5 ms on starlink_550).
+PAIR_PARALLEL_MIN_WORK = 500_000
+
 
 # --------------------------------------------------------------------------------------------
 # Routes
@@ -297,7 +302,7 @@ class PairCover:
 
 
 def _cover_routes(snapshot: Snapshot, src, dst, weights, relay, rev, cover: PairCover,
-                  parallel=True) -> Routes:
+                  parallel=None) -> Routes:
     """One least-``weights`` path per pair from trees rooted at a vertex cover of the pairs,
     each search stopped once its own targets are settled.
 
@@ -329,6 +334,8 @@ def _cover_routes(snapshot: Snapshot, src, dst, weights, relay, rev, cover: Pair
     pred_edge = np.empty((r, n), np.int32)
     tdist = np.empty(n_pairs)
     hops = np.empty(n_pairs, np.int64)
+    if parallel is None:
+        parallel = r * n >= PAIR_PARALLEL_MIN_WORK
     n_chunks = min(r, 4 * numba.get_num_threads()) if parallel else 1
     fn = K.dijkstra_targets if parallel else K.dijkstra_targets_serial
     fn(snapshot.indptr, snapshot.indices, weights, w_rev, root_rev, relay, roots, tgt_indptr,
@@ -453,8 +460,9 @@ class ShortestDelay(RoutingPolicy):
     """One least-delay path per pair."""
 
     name = "shortest_delay"
-    #: Parallel kernel (identical results to the serial one).
-    parallel = True
+    #: Parallel kernel (identical results to the serial one); None: parallel only when the
+    #: trees hold at least PAIR_PARALLEL_MIN_WORK (roots x nodes).
+    parallel = None
 
     def __init__(self, cfg=None, n_nodes=None, relay_mask=None):
         super().__init__(cfg, n_nodes, relay_mask)
