@@ -37,3 +37,34 @@ def test_to_snapshot_equals_from_links(seed):
         assert x.dtype == y.dtype, name
         assert np.array_equal(x, y), name
     assert got.t_ns == ref.t_ns
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("sorted_inputs", [True, False])
+def test_merge_rows_equals_stable_sort(seed, sorted_inputs):
+    """merge_rows (binary-search merge of sorted inputs) equals a stable lexsort of the
+    concatenation, the plain twin; unsorted inputs take the sort itself."""
+    from meshnet.links.intershell import merge_rows
+    from meshnet.links.topology import IslRows
+
+    rng = np.random.default_rng(seed)
+
+    def rows(m):
+        a = rng.integers(0, 50, m).astype(np.int32)
+        b = rng.integers(0, 50, m).astype(np.int32)
+        if sorted_inputs:
+            o = np.lexsort((b, a))
+            a, b = a[o], b[o]
+        return IslRows(a=a, b=b, state=rng.integers(0, 3, m).astype(np.int8),
+                       reason=rng.integers(0, 5, m).astype(np.int8),
+                       length_km=rng.uniform(0, 5000, m))
+
+    p, q = rows(200), rows(60)
+    got = merge_rows(p, q)
+    a = np.concatenate([p.a, q.a])
+    b = np.concatenate([p.b, q.b])
+    order = np.lexsort((b, a))
+    for name in ("a", "b", "state", "reason", "length_km"):
+        ref = np.concatenate([getattr(p, name), getattr(q, name)])[order]
+        assert np.array_equal(getattr(got, name), ref), name
+        assert getattr(got, name).dtype == ref.dtype or name in ("a", "b")

@@ -275,7 +275,30 @@ class WithInterShell:
 
 
 def merge_rows(p: IslRows, q: IslRows) -> IslRows:
-    """Rows of two disjoint link sets, sorted by (a, b)."""
+    """Rows of two disjoint link sets, sorted by (a, b) (equal pairs: ``p``'s rows first).
+
+    Both inputs normally come sorted: then the rows of ``q`` are slotted into ``p`` by a
+    binary search (the same order as a stable sort of the concatenation, without the sort).
+    """
+    kp = p.a.astype(np.int64) << 32 | p.b.astype(np.int64)
+    kq = q.a.astype(np.int64) << 32 | q.b.astype(np.int64)
+    n = kp.shape[0] + kq.shape[0]
+    if np.all(kp[1:] >= kp[:-1]) and np.all(kq[1:] >= kq[:-1]):
+        take_q = np.zeros(n, np.bool_)
+        take_q[np.searchsorted(kp, kq, side="right") + np.arange(kq.shape[0])] = True
+        take_p = ~take_q
+
+        def put(x, y, dtype):
+            out = np.empty(n, dtype)
+            out[take_p] = x
+            out[take_q] = y
+            return out
+
+        return IslRows(a=put(p.a, q.a, np.int32), b=put(p.b, q.b, np.int32),
+                       state=put(p.state, q.state, np.result_type(p.state, q.state)),
+                       reason=put(p.reason, q.reason, np.result_type(p.reason, q.reason)),
+                       length_km=put(p.length_km, q.length_km,
+                                     np.result_type(p.length_km, q.length_km)))
     a = np.concatenate([p.a, q.a]).astype(np.int32)
     b = np.concatenate([p.b, q.b]).astype(np.int32)
     order = np.lexsort((b, a))
