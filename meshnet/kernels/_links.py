@@ -330,7 +330,7 @@ def gsl_grid(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len):
             hi[1] = max(hi[1], y)
             hi[2] = max(hi[2], z)
     offsets = np.zeros(n_g + 1, np.int64)
-    if not ok.any():
+    if lo[0] > hi[0]:  # no finite position
         return offsets, np.empty(0, np.int64), np.empty(0), np.empty(0)
     # A small margin keeps rounding of the cell index from splitting a pair exactly max_d
     # apart by two cells; at most ~8 cells per satellite keeps the grid small.
@@ -360,6 +360,8 @@ def gsl_grid(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len):
             cell_sats[fill[cell_of[s]]] = s
             fill[cell_of[s]] += 1
     buf = np.empty(n_s, np.int64)
+    bsin = np.empty(n_s)
+    blen = np.empty(n_s)
     per_g = np.zeros(n_g, np.int64)
     for rnd in range(2):  # 0: count, 1: fill (after offsets are known)
         if rnd == 1:
@@ -379,22 +381,32 @@ def gsl_grid(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len):
                         c = (ix * dims[1] + iy) * dims[2] + iz
                         for k in range(cell_ptr[c], cell_ptr[c + 1]):
                             s = cell_sats[k]
-                            vis, _, _ = _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev,
-                                                     max_d2, use_len)
+                            vis, sin_el, d = _gsl_visible(r_sat, s, g, r_gs, up_gs,
+                                                          sin_min_elev, max_d2, use_len)
                             if vis:
                                 buf[m] = s
+                                bsin[m] = sin_el
+                                blen[m] = d
                                 m += 1
             if rnd == 0:
                 per_g[g] = m
                 continue
-            b = buf[:m]
-            b.sort()
+            # Insertion sort by satellite id (lists are short; numpy's sort costs seconds of
+            # compile time).
+            for i in range(1, m):
+                x, xs, xl = buf[i], bsin[i], blen[i]
+                j = i
+                while j > 0 and buf[j - 1] > x:
+                    buf[j] = buf[j - 1]
+                    bsin[j] = bsin[j - 1]
+                    blen[j] = blen[j - 1]
+                    j -= 1
+                buf[j] = x
+                bsin[j] = xs
+                blen[j] = xl
             k0 = offsets[g]
             for j in range(m):
-                s = b[j]
-                _, sin_el, d = _gsl_visible(r_sat, s, g, r_gs, up_gs, sin_min_elev, max_d2,
-                                            use_len)
-                sat[k0 + j] = s
-                sin_el_out[k0 + j] = sin_el
-                len_out[k0 + j] = d
+                sat[k0 + j] = buf[j]
+                sin_el_out[k0 + j] = bsin[j]
+                len_out[k0 + j] = blen[j]
     return offsets, sat, sin_el_out, len_out

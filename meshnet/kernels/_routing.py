@@ -1300,7 +1300,16 @@ def greedy_cover(a, b, n):
             fill[b[p]] += 1
             deg[b[p]] += 1
     # Only endpoints can be chosen: scan those (ascending ids, so ties go to the lower id).
-    cand = np.flatnonzero(deg > 0)
+    n_cand = 0
+    for u in range(n):
+        if deg[u] > 0:
+            n_cand += 1
+    cand = np.empty(n_cand, np.int64)
+    n_cand = 0
+    for u in range(n):
+        if deg[u] > 0:
+            cand[n_cand] = u
+            n_cand += 1
     covered = np.zeros(n_pairs, np.bool_)
     left = n_pairs
     while left > 0:
