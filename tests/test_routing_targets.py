@@ -152,3 +152,17 @@ def test_cover_is_reused_only_for_the_same_pairs():
     b = policy.route(snap, dst, src, t_ns=0)  # other pairs: a new cover, still exact
     np.testing.assert_allclose(a.pair_delay_s(), b.pair_delay_s(), rtol=1e-12)
     assert _paths(b) == naive_pair_paths(snap, snap.delay_s, np.ones(30, bool), dst, src)
+
+
+def test_scratch_kept_between_calls_gives_fresh_answers():
+    # The kernels leave their scratch clean for the next call (marks, distances, heap slots):
+    # a policy reused over changing graphs and pairs answers as a fresh one does.
+    rng = np.random.default_rng(21)
+    kept = make_policy(RoutingConfig(ground_relay=True), 45)
+    for parallel in (False, True, False):
+        snap = random_snapshot(rng, 45, 110)
+        src, dst = _pairs(rng, 45, 50)
+        kept.parallel = parallel
+        fresh = make_policy(RoutingConfig(ground_relay=True), 45)
+        assert _paths(kept.route(snap, src, dst, t_ns=0)) == \
+            _paths(fresh.route(snap, src, dst, t_ns=0))

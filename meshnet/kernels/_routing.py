@@ -1430,20 +1430,22 @@ def _targets_search(indptr, indices, weights, relay_ok, root, row, tgt, t0, t1, 
         v = touched[j]
         dist[v] = _INF
         pos[v] = -1
+    for k in range(t0, t1):
+        mark[tgt[k]] = 0
 
 
 @njit(cache=True)
 def _targets_chunk(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots, tgt_indptr,
-                   tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops):
-    n = indptr.shape[0] - 1
-    dist = np.full(n, _INF)
-    pred = np.empty(n, np.int32)
-    pred_edge = np.empty(n, np.int32)
-    pos = np.full(n, -1, np.int32)
-    hk = np.empty(n)
-    hn = np.empty(n, np.int32)
-    mark = np.zeros(n, np.int64)
-    touched = np.empty(n, np.int32)
+                   tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops, scratch_f,
+                   scratch_i):
+    dist = scratch_f[c, 0]
+    hk = scratch_f[c, 1]
+    pred = scratch_i[c, 0]
+    pred_edge = scratch_i[c, 1]
+    pos = scratch_i[c, 2]
+    hn = scratch_i[c, 3]
+    mark = scratch_i[c, 4]
+    touched = scratch_i[c, 5]
     for i in range(c, roots.shape[0], n_chunks):
         w = weights_rev if root_rev[i] else weights
         _targets_search(indptr, indices, w, relay_ok, roots[i], i, tgt, tgt_indptr[i],
@@ -1453,7 +1455,8 @@ def _targets_chunk(indptr, indices, weights, weights_rev, root_rev, relay_ok, ro
 
 @njit(cache=True, parallel=True)
 def dijkstra_targets(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots, tgt_indptr,
-                     tgt, n_chunks, out_pred, out_pred_edge, out_dist, out_hops):
+                     tgt, n_chunks, out_pred, out_pred_edge, out_dist, out_hops, scratch_f,
+                     scratch_i):
     """Dijkstra from each root, stopped once all its targets are settled (parallel).
 
     Root ``i`` has targets ``tgt[tgt_indptr[i]:tgt_indptr[i + 1]]`` and searches over
@@ -1461,22 +1464,36 @@ def dijkstra_targets(indptr, indices, weights, weights_rev, root_rev, relay_ok, 
     ``out_pred`` / ``out_pred_edge`` are ``(R, n)`` and only written at settled nodes
     (every node of every target's tree path is settled); ``out_dist`` / ``out_hops`` have
     one slot per target (inf and -1 where unreachable). Roots are dealt round-robin to
-    ``n_chunks`` tasks, each with its own O(n) scratch reset node by node, so a search a
-    few hops deep costs a few hops, not O(n).
+    ``n_chunks`` tasks. Task ``c`` searches in ``scratch_f[c]`` (float64 ``(2, n)``: dist
+    = inf, heap keys) and ``scratch_i[c]`` (int32 ``(6, n)``: pred, pred_edge, pos = -1,
+    heap nodes, marks = 0, touched list) and leaves them as it found them, node by node, so
+    the caller keeps them between calls and a search a few hops deep costs a few hops, not
+    O(n) (see :func:`new_targets_scratch`).
     """
     for c in prange(n_chunks):
         _targets_chunk(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots,
-                       tgt_indptr, tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops)
+                       tgt_indptr, tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops,
+                       scratch_f, scratch_i)
 
 
 @njit(cache=True)
 def dijkstra_targets_serial(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots,
                             tgt_indptr, tgt, n_chunks, out_pred, out_pred_edge, out_dist,
-                            out_hops):
+                            out_hops, scratch_f, scratch_i):
     """Serial twin of :func:`dijkstra_targets`."""
     for c in range(n_chunks):
         _targets_chunk(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots,
-                       tgt_indptr, tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops)
+                       tgt_indptr, tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops,
+                       scratch_f, scratch_i)
+
+
+def new_targets_scratch(n_chunks, n):
+    """Clean scratch for :func:`dijkstra_targets`: ``(scratch_f, scratch_i)``."""
+    scratch_f = np.empty((n_chunks, 2, n))
+    scratch_f[:, 0] = _INF
+    scratch_i = np.zeros((n_chunks, 6, n), np.int32)
+    scratch_i[:, 2] = -1
+    return scratch_f, scratch_i
 
 
 @njit(cache=True)

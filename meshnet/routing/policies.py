@@ -279,6 +279,23 @@ class PairCover:
     def __init__(self):
         self._key = None
         self._value = None
+        self._scratch = None
+        self._trees = None
+
+    def scratch(self, n_chunks: int, n: int):
+        """Search scratch kept between steps (the kernels leave it clean): fresh arrays each
+        step would cost page faults and an O(n) fill per task, more than a short search."""
+        if self._scratch is None or self._scratch[0].shape[:1] + self._scratch[0].shape[2:] \
+                != (n_chunks, n):
+            self._scratch = K.new_targets_scratch(n_chunks, n)
+        return self._scratch
+
+    def trees(self, r: int, n: int):
+        """``(pred, pred_edge)`` buffers of at least ``(r, n)``, reused between steps (only
+        settled entries are written and read)."""
+        if self._trees is None or self._trees[0].shape[0] < r or self._trees[0].shape[1] != n:
+            self._trees = (np.empty((r, n), np.int32), np.empty((r, n), np.int32))
+        return self._trees
 
     def __call__(self, src, dst, n):
         if (self._key is not None and self._key[0] == n and np.array_equal(self._key[1], src)
@@ -330,16 +347,16 @@ def _cover_routes(snapshot: Snapshot, src, dst, weights, relay, rev, cover: Pair
         slot = np.empty(row.shape[0], np.int64)
         slot[order] = np.arange(row.shape[0])
     r = roots.shape[0]
-    pred = np.empty((r, n), np.int32)
-    pred_edge = np.empty((r, n), np.int32)
+    pred, pred_edge = cover.trees(r, n)
     tdist = np.empty(n_pairs)
     hops = np.empty(n_pairs, np.int64)
     if parallel is None:
         parallel = r * n >= PAIR_PARALLEL_MIN_WORK
     n_chunks = min(r, 4 * numba.get_num_threads()) if parallel else 1
     fn = K.dijkstra_targets if parallel else K.dijkstra_targets_serial
+    scratch_f, scratch_i = cover.scratch(n_chunks, n)
     fn(snapshot.indptr, snapshot.indices, weights, w_rev, root_rev, relay, roots, tgt_indptr,
-       tgt, n_chunks, pred, pred_edge, tdist, hops)
+       tgt, n_chunks, pred, pred_edge, tdist, hops, scratch_f, scratch_i)
     lengths = hops[slot]
     reach = lengths >= 0
     m = np.where(reach, lengths, 0)
