@@ -95,7 +95,10 @@ def intershell_candidates(r_km, free, shell, k: int, range_km: float):
     for s_j, tids in groups:
         ids = free[(fs != s_j) & (fs >= 0)]
         kk = min(int(k), tids.shape[0])
-        _, idx = cKDTree(r_km[tids]).query(r_km[ids], k=kk, distance_upper_bound=range_km)
+        # Big batches use both cores (each point's answer is the same either way).
+        workers = -1 if ids.shape[0] * kk >= 50_000 else 1
+        _, idx = cKDTree(r_km[tids]).query(r_km[ids], k=kk, distance_upper_bound=range_km,
+                                           workers=workers)
         idx = np.asarray(idx).reshape(ids.shape[0], kk)
         ok = idx < tids.shape[0]
         out_a.append(np.repeat(ids, kk)[ok.ravel()])

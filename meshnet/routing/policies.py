@@ -46,6 +46,7 @@ Ground stations never relay transit traffic unless ``ground_relay = true`` (or t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,10 +65,13 @@ ROUTING_POLICIES = Registry("routing policy")
 
 _BATCH_BYTES = 64 << 20
 
-#: Roots x nodes from which pair routing uses threads. Below it (Starlink Gen1: 43 roots x
-#: 4,508 nodes, a few ms) waking threads costs more than it saves, and on a loaded machine
-#: they wait for a core (measured: serial 0.9 ms, parallel median 5 ms on starlink_550).
+#: Roots x nodes from which pair routing uses threads. Small searches (starlink_550: 43 roots
+#: x 1,684 nodes, about 1 ms) lose more to waking threads than they gain, and on a loaded
+#: machine the threads wait for a core (measured there: serial 0.9 ms, parallel median 5 ms).
+#: From PAIR_PARALLEL_IDLE_WORK (Starlink Gen1: 43 x 4,508) threads are used while the load
+#: average leaves a core idle; from PAIR_PARALLEL_MIN_WORK always. Results are identical.
 PAIR_PARALLEL_MIN_WORK = 500_000
+PAIR_PARALLEL_IDLE_WORK = 150_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +270,33 @@ def _routes_from_trees(snapshot, pred, pred_edge, rev, tree_row, start, end, tow
                    np.ones(int(counts.sum())), snapshot.delay_s)
 
 
+def _by_cost(items, row):
+    """Tree rows reordered by decreasing number of targets, so that rows dealt round-robin to
+    the kernel's tasks spread the big trees (a station talking to dozens of cities) evenly
+    over the threads; returns ``(items, row)`` renumbered."""
+    count = np.bincount(row, minlength=items.shape[0])
+    order = np.argsort(-count, kind="stable")
+    new_of_old = np.empty(order.shape[0], np.int64)
+    new_of_old[order] = np.arange(order.shape[0])
+    return items[order], new_of_old[row]
+
+
+def _targets_by_row(row, other, n_rows):
+    """Targets grouped by tree row (CSR ``tgt_indptr``/``tgt``) and each pair's slot."""
+    order = np.argsort(row, kind="stable")
+    slot = np.empty(row.shape[0], np.int64)
+    slot[order] = np.arange(row.shape[0])
+    return other[order], _indptr(np.bincount(row, minlength=n_rows)), slot
+
+
+def _cores_idle() -> bool:
+    """Whether the machine has a core to spare (1-minute load average below the core count)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5
+    except OSError:  # pragma: no cover - no load average on this platform
+        return True
+
+
 class PairCover:
     """Which endpoint of each pair roots the tree its path is read from (cached per pair set).
 
@@ -305,14 +336,9 @@ class PairCover:
         towards = is_root[dst]
         root = np.where(towards, dst, src)
         roots, row = np.unique(root, return_inverse=True)
-        row = row.ravel().astype(np.int64)
+        roots, row = _by_cost(roots, row.ravel().astype(np.int64))
         other = np.where(towards, src, dst).astype(np.int32)
-        # Targets grouped by tree row; the kernel reads them per root.
-        order = np.argsort(row, kind="stable")
-        tgt = other[order]
-        tgt_indptr = _indptr(np.bincount(row, minlength=roots.shape[0]))
-        slot = np.empty(row.shape[0], np.int64)
-        slot[order] = np.arange(row.shape[0])
+        tgt, tgt_indptr, slot = _targets_by_row(row, other, roots.shape[0])
         self._key = (n, src.copy(), dst.copy())
         self._value = (roots.astype(np.int32), row, other, towards, tgt, tgt_indptr, slot)
         return self._value
@@ -338,21 +364,19 @@ def _cover_routes(snapshot: Snapshot, src, dst, weights, relay, rev, cover: Pair
     else:  # one tree per (root, direction)
         key = row * 2 + towards
         ukey, row = np.unique(key, return_inverse=True)
-        row = row.ravel().astype(np.int64)
+        ukey, row = _by_cost(ukey, row.ravel().astype(np.int64))
         roots = roots[ukey // 2]
         root_rev = (ukey % 2).astype(np.bool_)
-        order = np.argsort(row, kind="stable")
-        tgt = other[order]
-        tgt_indptr = _indptr(np.bincount(row, minlength=roots.shape[0]))
-        slot = np.empty(row.shape[0], np.int64)
-        slot[order] = np.arange(row.shape[0])
+        tgt, tgt_indptr, slot = _targets_by_row(row, other, roots.shape[0])
     r = roots.shape[0]
     pred, pred_edge = cover.trees(r, n)
     tdist = np.empty(n_pairs)
     hops = np.empty(n_pairs, np.int64)
     if parallel is None:
-        parallel = r * n >= PAIR_PARALLEL_MIN_WORK
-    n_chunks = min(r, 4 * numba.get_num_threads()) if parallel else 1
+        work = r * n
+        parallel = work >= PAIR_PARALLEL_MIN_WORK or (
+            work >= PAIR_PARALLEL_IDLE_WORK and _cores_idle())
+    n_chunks = min(r, numba.get_num_threads()) if parallel else 1
     fn = K.dijkstra_targets if parallel else K.dijkstra_targets_serial
     scratch_f, scratch_i = cover.scratch(n_chunks, n)
     fn(snapshot.indptr, snapshot.indices, weights, w_rev, root_rev, relay, roots, tgt_indptr,
