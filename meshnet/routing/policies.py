@@ -8,8 +8,10 @@ traffic on each.
 Policies
 --------
 ``shortest_delay``
-    One least-delay path per pair (one shortest-path tree per distinct destination, or per
-    distinct source when there are fewer sources).
+    One least-delay path per pair, read off shortest-path trees rooted at a small vertex cover
+    of the pairs (the destination's tree when the destination is in the cover, else the
+    source's), each tree grown only until its own targets are settled (docs/design.md,
+    "Which tree a pair's path comes from").
 ``min_hop``
     One least-hop path per pair (breadth-first; ties to the lower node id).
 ``k_shortest``
