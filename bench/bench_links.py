@@ -185,7 +185,8 @@ def bench_plus_grid(n_steps: int) -> dict:
         t0 = time.perf_counter()
         table = model.step(int(grid.t_ns[k]), r, v, sun[k])
         t_model.append(time.perf_counter() - t0)
-        a, b = model.isl.a, model.isl.b
+        grid_links = getattr(model.isl, "base", model.isl)  # +Grid under the inter-shell layer
+        a, b = grid_links.a, grid_links.b
         t0 = time.perf_counter()
         reason, _ = evaluate_links(r, v, a, b, sun[k], model.limits, model.plane_key)
         t_kernel.append(time.perf_counter() - t0)
