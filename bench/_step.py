@@ -14,6 +14,7 @@ import dataclasses
 import os
 import statistics
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -34,7 +35,9 @@ def bench_scenario(name: str):
     from meshnet.scenario import load_scenario
     from meshnet.traffic.config import TrafficConfig
 
-    sc = load_scenario(name)
+    # This checkout's scenario file (the scale scenarios live in topologies/), else built-in.
+    path = Path(__file__).resolve().parents[1] / "topologies" / f"{name}.toml"
+    sc = load_scenario(path if path.exists() else name)
     traffic = parse_table(TrafficConfig, {
         "compute": {"placement": "block", "shell": 0, "plane_count": 8, "slot_count": 8},
         "jobs": [{"name": "llm-7b", "kind": "allreduce", "algorithm": "ring",
