@@ -262,12 +262,12 @@ class FluidEngine:
         self._planned = True
 
     def _plan_job(self, js: _JobState, snapshot, relay_mask=None) -> None:
-        from .routing import shortest_path_lengths
+        from .routing import distance_matrix
 
         nodes = np.asarray(js.job.nodes, dtype=np.int32)
-        dist = shortest_path_lengths(snapshot, indices=nodes, weight="delay_s",
-                                     relay_mask=relay_mask)
-        js.job.plan(np.ascontiguousarray(dist[:, nodes]))
+        # Searches stop once the job's nodes are settled: a block of satellites is a few hops.
+        dist = distance_matrix(snapshot, nodes, weight="delay_s", relay_mask=relay_mask)
+        js.job.plan(np.ascontiguousarray(dist))
         js.phases = list(js.job.step_phases())
 
     # ------------------------------------------------------------------ job machine

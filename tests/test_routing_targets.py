@@ -166,3 +166,15 @@ def test_scratch_kept_between_calls_gives_fresh_answers():
         fresh = make_policy(RoutingConfig(ground_relay=True), 45)
         assert _paths(kept.route(snap, src, dst, t_ns=0)) == \
             _paths(fresh.route(snap, src, dst, t_ns=0))
+
+
+@pytest.mark.parametrize("snap", [g for _, g in GRAPHS], ids=[k for k, _ in GRAPHS])
+def test_distance_matrix_equals_full_trees(snap):
+    from meshnet.routing import distance_matrix, shortest_path_lengths
+
+    nodes = np.array([3, 0, 17, 3, snap.n_nodes - 1, 9], np.int32)  # a repeat included
+    relay = snap.node_kind == 0
+    full = shortest_path_lengths(snap, nodes, relay_mask=relay)[:, nodes]
+    assert np.array_equal(distance_matrix(snap, nodes, relay_mask=relay), full)
+    ref = dijkstra(snap.to_scipy("delay_s"), indices=nodes)[:, nodes]
+    np.testing.assert_allclose(distance_matrix(snap, nodes), ref, rtol=1e-12)
