@@ -262,12 +262,12 @@ class FluidEngine:
         self._planned = True
 
     def _plan_job(self, js: _JobState, snapshot, relay_mask=None) -> None:
-        from .routing import shortest_path_lengths
+        from .routing import distance_matrix
 
         nodes = np.asarray(js.job.nodes, dtype=np.int32)
-        dist = shortest_path_lengths(snapshot, indices=nodes, weight="delay_s",
-                                     relay_mask=relay_mask)
-        js.job.plan(np.ascontiguousarray(dist[:, nodes]))
+        # Searches stop once the job's nodes are settled: a block of satellites is a few hops.
+        dist = distance_matrix(snapshot, nodes, weight="delay_s", relay_mask=relay_mask)
+        js.job.plan(np.ascontiguousarray(dist))
         js.phases = list(js.job.step_phases())
 
     # ------------------------------------------------------------------ job machine
@@ -578,8 +578,12 @@ class FluidEngine:
             self._routes = None
             return src, dst
         util = self._prev_utilisation
-        if util is not None:
+        # Carrying utilisation onto the new edges costs a search per edge: only for policies
+        # that read it (load_aware); unknown policies get it as before.
+        if util is not None and getattr(self.policy, "uses_utilisation", True):
             util = _map_edge_values(self._prev_snapshot, snapshot, util)
+        elif util is not None:
+            util = None
         self._routes = self.policy.route(snapshot, src, dst, t_ns=snapshot.t_ns,
                                          edge_utilisation=util, future=future)
         self._pair_max_delay = None
@@ -613,10 +617,10 @@ class FluidEngine:
         if not changed.any():
             return
         broken = np.zeros_like(changed)
-        for i in np.flatnonzero(changed & old_ok).tolist():
-            j = pos[i]
-            old_nodes = prev["nodes"][prev["start"][j]:prev["start"][j] + prev["len"][j]]
-            broken[i] = not _path_exists(snapshot, old_nodes)
+        idx = np.flatnonzero(changed & old_ok)
+        if idx.size:
+            broken[idx] = ~_paths_exist(snapshot, prev["nodes"], prev["start"][pos[idx]],
+                                        prev["len"][pos[idx]])
         fl = self.flows
         act = self._active[fl.start_s[self._active] < t0_s]
         fkey = fl.src[act].astype(np.int64) * self._n_nodes + fl.dst[act]
@@ -852,6 +856,24 @@ def _primary_paths(routes, pair_key) -> dict:
     hashes ^= length.astype(np.uint64)
     return {"key": pair_key, "reach": has_path, "hash": hashes, "nodes": routes.path_nodes,
             "start": start, "len": length}
+
+
+def _paths_exist(snapshot, nodes, start, length) -> np.ndarray:
+    """Whether every hop of each node path ``nodes[start[i]:start[i] + length[i]]`` is an
+    edge of ``snapshot`` (vectorised twin of :func:`_path_exists`)."""
+    from .kernels._routing import find_edges
+
+    hops = np.maximum(np.asarray(length, np.int64) - 1, 0)
+    first = _ranges(start, hops)
+    u = nodes[first].astype(np.int64)
+    v = nodes[first + 1].astype(np.int64)
+    n = snapshot.n_nodes
+    inside = (u < n) & (v < n)
+    e = np.full(u.shape[0], -1, np.int64)
+    e[inside] = find_edges(snapshot.indptr, snapshot.indices, u[inside], v[inside])
+    bad = np.bincount(np.repeat(np.arange(hops.shape[0]), hops), weights=e < 0,
+                      minlength=hops.shape[0])
+    return bad == 0
 
 
 def _path_exists(snapshot, nodes) -> bool:

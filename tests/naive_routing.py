@@ -298,3 +298,63 @@ def naive_shortest_widest(snap: Snapshot, src, dst, relay_ok=None):
         if src in wide and dst in wide and nx.has_path(wide, src, dst):
             return c, nx.dijkstra_path_length(wide, src, dst, weight="weight")
     return 0.0, math.inf
+
+
+# ------------------------------------------------------------------ pair routing (cover roots)
+
+
+def naive_greedy_cover(src, dst, n):
+    """Greedy vertex cover of the pairs: most uncovered pairs first, the lower id on ties."""
+    uncovered = {p for p in range(len(src))}
+    is_root = np.zeros(n, bool)
+    while uncovered:
+        deg = {}
+        for p in uncovered:
+            for u in {int(src[p]), int(dst[p])}:
+                deg[u] = deg.get(u, 0) + 1
+        best = min(deg, key=lambda u: (-deg[u], u))
+        is_root[best] = True
+        uncovered = {p for p in uncovered if best not in (src[p], dst[p])}
+    return is_root
+
+
+def naive_tree(indptr, indices, weights, root, relay_ok):
+    """Shortest-path tree by the documented rule: textbook Dijkstra distances, then each
+    node's predecessor is the lowest-id node ``u`` that may expand (the root, or a relay)
+    with ``dist[u] + w(u, v) == dist[v]`` (exact float equality; positive weights)."""
+    n = len(indptr) - 1
+    dist = _dijkstra_inf(indptr, indices, weights, root, relay_ok)
+    pred = np.full(n, -1)
+    for u in range(n):
+        if not np.isfinite(dist[u]) or (u != root and not relay_ok[u]):
+            continue
+        for e in range(indptr[u], indptr[u + 1]):
+            v = int(indices[e])
+            if v != root and dist[u] + weights[e] == dist[v] and (pred[v] < 0 or u < pred[v]):
+                pred[v] = u
+    return dist, pred
+
+
+def naive_pair_paths(snap, weights, relay_ok, src, dst):
+    """Node path of every pair read off the tree of its cover root (destination if it is a
+    root, else source); trees towards a destination use the reversed edge weights."""
+    indptr, indices = snap.indptr, snap.indices
+    edge_src = snap.edge_sources()
+    w_of = {(int(a), int(b)): float(w) for a, b, w in zip(edge_src, indices, weights,
+                                                                strict=True)}
+    w_rev = np.array([w_of[(int(b), int(a))] for a, b in zip(edge_src, indices,
+                                                                    strict=True)])
+    is_root = naive_greedy_cover(src, dst, snap.n_nodes)
+    out = []
+    for s, d in zip(src.tolist(), dst.tolist(), strict=True):
+        towards = bool(is_root[d])
+        root, other = (d, s) if towards else (s, d)
+        dist, pred = naive_tree(indptr, indices, w_rev if towards else weights, root, relay_ok)
+        if not np.isfinite(dist[other]):
+            out.append(None)
+            continue
+        path = [other]
+        while path[-1] != root:
+            path.append(int(pred[path[-1]]))
+        out.append(path if towards else path[::-1])
+    return out

@@ -214,3 +214,30 @@ def edge_load(n_edges, sub_indptr, sub_edges, rate):
             load[sub_edges[k]] += x
     return load
 
+
+
+@njit(cache=True)
+def compact_edges(n_edges, sub_edges):
+    """Renumber the edges that ``sub_edges`` uses as ``0..m-1``, in increasing id order.
+
+    Returns ``(used, new_sub_edges)``: ``used[j]`` is the original id of compact edge ``j``.
+    The order is kept, so a kernel that visits resources by id visits them in the same order.
+    """
+    new_id = np.zeros(n_edges, np.int32)
+    for k in range(sub_edges.shape[0]):
+        new_id[sub_edges[k]] = 1
+    m = 0
+    for e in range(n_edges):
+        if new_id[e]:
+            new_id[e] = m
+            m += 1
+        else:
+            new_id[e] = -1
+    used = np.empty(m, np.int64)
+    for e in range(n_edges):
+        if new_id[e] >= 0:
+            used[new_id[e]] = e
+    out = np.empty(sub_edges.shape[0], np.int32)
+    for k in range(sub_edges.shape[0]):
+        out[k] = new_id[sub_edges[k]]
+    return used, out

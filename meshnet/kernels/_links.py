@@ -262,3 +262,151 @@ def greedy_matching(a, b, order, degree, max_degree, accept):
             accept[i] = True
             n_acc += 1
     return n_acc
+
+
+@njit(cache=True)
+def links_to_csr(n_nodes, a, b, rows):
+    """Symmetric CSR of the undirected links ``a[rows[i]] -- b[rows[i]]``.
+
+    Edges sorted by (source, destination); equal pairs (parallel links) keep the order of
+    :meth:`meshnet.graph.Snapshot.from_links`' stable sort: the ``a -> b`` copies in link
+    order, then the ``b -> a`` copies. Returns ``(indptr, indices, link)`` with ``link[e]``
+    the position in ``rows`` of edge ``e``'s link. A counting sort by source plus an
+    insertion sort of each (short) row: O(E), no global sort.
+    """
+    m = rows.shape[0]
+    indptr = np.zeros(n_nodes + 1, np.int64)
+    for i in range(m):
+        indptr[a[rows[i]] + 1] += 1
+        indptr[b[rows[i]] + 1] += 1
+    for u in range(n_nodes):
+        indptr[u + 1] += indptr[u]
+    fill = indptr[:-1].copy()
+    indices = np.empty(2 * m, np.int32)
+    link = np.empty(2 * m, np.int64)
+    for half in range(2):
+        for i in range(m):
+            r = rows[i]
+            u = a[r] if half == 0 else b[r]
+            v = b[r] if half == 0 else a[r]
+            k = fill[u]
+            fill[u] += 1
+            # Stable insertion into the row, keyed by the destination.
+            j = k
+            lo = indptr[u]
+            while j > lo and indices[j - 1] > v:
+                indices[j] = indices[j - 1]
+                link[j] = link[j - 1]
+                j -= 1
+            indices[j] = v
+            link[j] = i
+    return indptr, indices, link
+
+
+@njit(cache=True)
+def gsl_grid(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len):
+    """Every station's linked satellites, as :func:`gsl_count` + :func:`gsl_fill` give them,
+    but testing only the satellites in the 27 grid cells around the station.
+
+    Cells are cubes at least ``sqrt(max_d2)`` wide, so every satellite within that distance of
+    a station lies in the station's cell or a neighbouring one; satellites with non-finite
+    positions are never linked (as in the brute-force kernels) and are left out of the grid.
+    Returns ``(offsets, sat, sin_elev, length_km)`` over stations, satellites ascending.
+    ``max_d2`` must be finite and positive.
+    """
+    n_s = r_sat.shape[0]
+    n_g = r_gs.shape[0]
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    ok = np.zeros(n_s, np.bool_)
+    for s in range(n_s):
+        x, y, z = r_sat[s, 0], r_sat[s, 1], r_sat[s, 2]
+        if np.isfinite(x) and np.isfinite(y) and np.isfinite(z):
+            ok[s] = True
+            lo[0] = min(lo[0], x)
+            lo[1] = min(lo[1], y)
+            lo[2] = min(lo[2], z)
+            hi[0] = max(hi[0], x)
+            hi[1] = max(hi[1], y)
+            hi[2] = max(hi[2], z)
+    offsets = np.zeros(n_g + 1, np.int64)
+    if lo[0] > hi[0]:  # no finite position
+        return offsets, np.empty(0, np.int64), np.empty(0), np.empty(0)
+    # A small margin keeps rounding of the cell index from splitting a pair exactly max_d
+    # apart by two cells; at most ~8 cells per satellite keeps the grid small.
+    cell = math.sqrt(max_d2) * (1.0 + 1e-9) + 1e-9
+    extent = max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
+    cell = max(cell, extent / max(1.0, (8.0 * n_s) ** (1.0 / 3.0)))
+    dims = np.empty(3, np.int64)
+    for j in range(3):
+        dims[j] = int((hi[j] - lo[j]) / cell) + 1
+    n_cells = dims[0] * dims[1] * dims[2]
+    cell_of = np.empty(n_s, np.int64)
+    cell_ptr = np.zeros(n_cells + 1, np.int64)
+    for s in range(n_s):
+        if ok[s]:
+            ix = min(int((r_sat[s, 0] - lo[0]) / cell), dims[0] - 1)
+            iy = min(int((r_sat[s, 1] - lo[1]) / cell), dims[1] - 1)
+            iz = min(int((r_sat[s, 2] - lo[2]) / cell), dims[2] - 1)
+            c = (ix * dims[1] + iy) * dims[2] + iz
+            cell_of[s] = c
+            cell_ptr[c + 1] += 1
+    for c in range(n_cells):
+        cell_ptr[c + 1] += cell_ptr[c]
+    fill = cell_ptr[:-1].copy()
+    cell_sats = np.empty(cell_ptr[n_cells], np.int64)
+    for s in range(n_s):  # ascending ids within each cell
+        if ok[s]:
+            cell_sats[fill[cell_of[s]]] = s
+            fill[cell_of[s]] += 1
+    buf = np.empty(n_s, np.int64)
+    bsin = np.empty(n_s)
+    blen = np.empty(n_s)
+    per_g = np.zeros(n_g, np.int64)
+    for rnd in range(2):  # 0: count, 1: fill (after offsets are known)
+        if rnd == 1:
+            for g in range(n_g):
+                offsets[g + 1] = offsets[g] + per_g[g]
+            sat = np.empty(offsets[n_g], np.int64)
+            sin_el_out = np.empty(offsets[n_g])
+            len_out = np.empty(offsets[n_g])
+        for g in range(n_g):
+            m = 0
+            gi = np.empty(3, np.int64)
+            for j in range(3):
+                gi[j] = int(math.floor((r_gs[g, j] - lo[j]) / cell))
+            for ix in range(max(gi[0] - 1, 0), min(gi[0] + 2, dims[0])):
+                for iy in range(max(gi[1] - 1, 0), min(gi[1] + 2, dims[1])):
+                    for iz in range(max(gi[2] - 1, 0), min(gi[2] + 2, dims[2])):
+                        c = (ix * dims[1] + iy) * dims[2] + iz
+                        for k in range(cell_ptr[c], cell_ptr[c + 1]):
+                            s = cell_sats[k]
+                            vis, sin_el, d = _gsl_visible(r_sat, s, g, r_gs, up_gs,
+                                                          sin_min_elev, max_d2, use_len)
+                            if vis:
+                                buf[m] = s
+                                bsin[m] = sin_el
+                                blen[m] = d
+                                m += 1
+            if rnd == 0:
+                per_g[g] = m
+                continue
+            # Insertion sort by satellite id (lists are short; numpy's sort costs seconds of
+            # compile time).
+            for i in range(1, m):
+                x, xs, xl = buf[i], bsin[i], blen[i]
+                j = i
+                while j > 0 and buf[j - 1] > x:
+                    buf[j] = buf[j - 1]
+                    bsin[j] = bsin[j - 1]
+                    blen[j] = blen[j - 1]
+                    j -= 1
+                buf[j] = x
+                bsin[j] = xs
+                blen[j] = xl
+            k0 = offsets[g]
+            for j in range(m):
+                sat[k0 + j] = buf[j]
+                sin_el_out[k0 + j] = bsin[j]
+                len_out[k0 + j] = blen[j]
+    return offsets, sat, sin_el_out, len_out

@@ -1263,3 +1263,268 @@ def hypatia_fstate_serial(indptr, indices, isl_m, reverse_edge, edge_if, n_isls,
         _hypatia_dest(indptr, indices, isl_m, reverse_edge, edge_if, n_isls, g, gs_indptr,
                       gs_sat, gs_len, next_hop, cur_if, next_if, dist_m, relay_ok, edge_ok,
                       node_ok)
+
+
+# --------------------------------------------------------------------------------------------
+# Pair routing: trees rooted at a vertex cover of the pairs, each stopped at its targets
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def greedy_cover(a, b, n):
+    """A small vertex cover of the undirected pairs ``(a[p], b[p])`` over ``n`` nodes.
+
+    Greedy: repeatedly take the node covering the most still-uncovered pairs (the lower id on
+    ties) until every pair has a chosen endpoint. Returns ``is_root`` (bool, ``n``). Pairs
+    with ``a[p] == b[p]`` are covered by that node.
+    """
+    n_pairs = a.shape[0]
+    is_root = np.zeros(n, np.bool_)
+    deg = np.zeros(n, np.int64)
+    # Pairs incident to each node (CSR), to update degrees as pairs get covered.
+    inc_ptr = np.zeros(n + 1, np.int64)
+    for p in range(n_pairs):
+        inc_ptr[a[p] + 1] += 1
+        if b[p] != a[p]:
+            inc_ptr[b[p] + 1] += 1
+    for u in range(n):
+        inc_ptr[u + 1] += inc_ptr[u]
+    fill = inc_ptr[:-1].copy()
+    inc = np.empty(inc_ptr[n], np.int64)
+    for p in range(n_pairs):
+        inc[fill[a[p]]] = p
+        fill[a[p]] += 1
+        deg[a[p]] += 1
+        if b[p] != a[p]:
+            inc[fill[b[p]]] = p
+            fill[b[p]] += 1
+            deg[b[p]] += 1
+    # Only endpoints can be chosen: scan those (ascending ids, so ties go to the lower id).
+    n_cand = 0
+    for u in range(n):
+        if deg[u] > 0:
+            n_cand += 1
+    cand = np.empty(n_cand, np.int64)
+    n_cand = 0
+    for u in range(n):
+        if deg[u] > 0:
+            cand[n_cand] = u
+            n_cand += 1
+    covered = np.zeros(n_pairs, np.bool_)
+    left = n_pairs
+    while left > 0:
+        best = -1
+        best_deg = 0
+        for u in cand:
+            if deg[u] > best_deg:
+                best_deg = deg[u]
+                best = u
+        is_root[best] = True
+        for k in range(inc_ptr[best], inc_ptr[best + 1]):
+            p = inc[k]
+            if covered[p]:
+                continue
+            covered[p] = True
+            left -= 1
+            deg[a[p]] -= 1
+            if b[p] != a[p]:
+                deg[b[p]] -= 1
+    return is_root
+
+
+@njit(cache=True)
+def _targets_search(indptr, indices, weights, relay_ok, root, row, tgt, t0, t1, dist, pred,
+                    pred_edge, pos, hk, hn, mark, touched, out_pred, out_pred_edge, out_dist,
+                    out_hops):
+    """Dijkstra from ``root`` stopped once every node of ``tgt[t0:t1]`` is settled.
+
+    Exactly the run of :func:`dijkstra_core` cut short: a node's predecessor is final when it
+    is settled (popped), so the tree up to the last target is the full tree's. Scratch
+    (``dist`` inf, ``pos`` -1) is restored on return for the nodes touched; ``mark`` holds
+    ``row + 1`` at this root's targets. Writes ``out_pred[row, u]`` / ``out_pred_edge`` for
+    settled ``u`` only, and per target slot the distance (inf if unreachable) and edge count.
+    """
+    remaining = 0
+    stamp = row + 1
+    for k in range(t0, t1):
+        v = tgt[k]
+        if mark[v] != stamp:
+            mark[v] = stamp
+            remaining += 1
+    n_touched = 0
+    dist[root] = 0.0
+    pred[root] = -1
+    pred_edge[root] = -1
+    touched[n_touched] = root
+    n_touched += 1
+    size = _decrease_key4(hk, hn, pos, root, 0.0, 0)
+    while size > 0 and remaining > 0:
+        d = hk[0]
+        u = hn[0]
+        size -= 1
+        pos[u] = -2
+        if size > 0:
+            k = hk[size]
+            x = hn[size]
+            i = 0
+            while True:
+                c = 4 * i + 1
+                if c >= size:
+                    break
+                best = c
+                bk = hk[c]
+                stop = c + 4 if c + 4 < size else size
+                for j in range(c + 1, stop):
+                    if hk[j] < bk:
+                        bk = hk[j]
+                        best = j
+                if bk < k:
+                    hk[i] = bk
+                    hn[i] = hn[best]
+                    pos[hn[i]] = i
+                    i = best
+                else:
+                    break
+            hk[i] = k
+            hn[i] = x
+            pos[x] = i
+        out_pred[row, u] = pred[u]
+        out_pred_edge[row, u] = pred_edge[u]
+        if mark[u] == stamp:
+            remaining -= 1
+            if remaining == 0:
+                break
+        if pred[u] >= 0 and not relay_ok[u]:
+            continue
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            pv = pos[v]
+            if pv == -2:
+                continue
+            nd = d + weights[e]
+            dv = dist[v]
+            if nd < dv:
+                if dv == _INF:
+                    touched[n_touched] = v
+                    n_touched += 1
+                dist[v] = nd
+                pred[v] = u
+                pred_edge[v] = e
+                size = _decrease_key4(hk, hn, pos, v, nd, size)
+            elif nd == dv and u < pred[v]:
+                pred[v] = u
+                pred_edge[v] = e
+    for k in range(t0, t1):
+        v = tgt[k]
+        if pos[v] == -2:
+            out_dist[k] = dist[v]
+            m = 0
+            while v != root:
+                v = pred[v]
+                m += 1
+            out_hops[k] = m
+        else:
+            out_dist[k] = _INF
+            out_hops[k] = -1
+    for j in range(n_touched):
+        v = touched[j]
+        dist[v] = _INF
+        pos[v] = -1
+    for k in range(t0, t1):
+        mark[tgt[k]] = 0
+
+
+@njit(cache=True)
+def _targets_chunk(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots, tgt_indptr,
+                   tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops, scratch_f,
+                   scratch_i):
+    dist = scratch_f[c, 0]
+    hk = scratch_f[c, 1]
+    pred = scratch_i[c, 0]
+    pred_edge = scratch_i[c, 1]
+    pos = scratch_i[c, 2]
+    hn = scratch_i[c, 3]
+    mark = scratch_i[c, 4]
+    touched = scratch_i[c, 5]
+    for i in range(c, roots.shape[0], n_chunks):
+        w = weights_rev if root_rev[i] else weights
+        _targets_search(indptr, indices, w, relay_ok, roots[i], i, tgt, tgt_indptr[i],
+                        tgt_indptr[i + 1], dist, pred, pred_edge, pos, hk, hn, mark, touched,
+                        out_pred, out_pred_edge, out_dist, out_hops)
+
+
+@njit(cache=True, parallel=True)
+def dijkstra_targets(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots, tgt_indptr,
+                     tgt, n_chunks, out_pred, out_pred_edge, out_dist, out_hops, scratch_f,
+                     scratch_i):
+    """Dijkstra from each root, stopped once all its targets are settled (parallel).
+
+    Root ``i`` has targets ``tgt[tgt_indptr[i]:tgt_indptr[i + 1]]`` and searches over
+    ``weights_rev`` where ``root_rev[i]`` (a tree towards the root), else ``weights``.
+    ``out_pred`` / ``out_pred_edge`` are ``(R, n)`` and only written at settled nodes
+    (every node of every target's tree path is settled); ``out_dist`` / ``out_hops`` have
+    one slot per target (inf and -1 where unreachable). Roots are dealt round-robin to
+    ``n_chunks`` tasks. Task ``c`` searches in ``scratch_f[c]`` (float64 ``(2, n)``: dist
+    = inf, heap keys) and ``scratch_i[c]`` (int32 ``(6, n)``: pred, pred_edge, pos = -1,
+    heap nodes, marks = 0, touched list) and leaves them as it found them, node by node, so
+    the caller keeps them between calls and a search a few hops deep costs a few hops, not
+    O(n) (see :func:`new_targets_scratch`).
+    """
+    for c in prange(n_chunks):
+        _targets_chunk(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots,
+                       tgt_indptr, tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops,
+                       scratch_f, scratch_i)
+
+
+@njit(cache=True)
+def dijkstra_targets_serial(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots,
+                            tgt_indptr, tgt, n_chunks, out_pred, out_pred_edge, out_dist,
+                            out_hops, scratch_f, scratch_i):
+    """Serial twin of :func:`dijkstra_targets`."""
+    for c in range(n_chunks):
+        _targets_chunk(indptr, indices, weights, weights_rev, root_rev, relay_ok, roots,
+                       tgt_indptr, tgt, c, n_chunks, out_pred, out_pred_edge, out_dist, out_hops,
+                       scratch_f, scratch_i)
+
+
+def new_targets_scratch(n_chunks, n):
+    """Clean scratch for :func:`dijkstra_targets`: ``(scratch_f, scratch_i)``."""
+    scratch_f = np.empty((n_chunks, 2, n))
+    scratch_f[:, 0] = _INF
+    scratch_i = np.zeros((n_chunks, 6, n), np.int32)
+    scratch_i[:, 2] = -1
+    return scratch_f, scratch_i
+
+
+@njit(cache=True)
+def target_paths_fill(pred, pred_edge, reverse_edge, pair_row, pair_node, pair_towards,
+                      node_indptr, nodes, edge_indptr, edges):
+    """Write the tree path of every reachable pair (``edge_indptr`` from the edge counts).
+
+    Pair ``p`` walks ``pred[pair_row[p]]`` from ``pair_node[p]`` (its endpoint that is not
+    the root) to the root. With ``pair_towards[p]`` the root is the pair's destination: nodes
+    go ``pair_node`` -> root and the forwarding edge of ``u`` is
+    ``reverse_edge[pred_edge[u]]``; otherwise the root is the source: nodes go root ->
+    ``pair_node`` and edges are ``pred_edge`` in reverse walk order.
+    """
+    for k in range(pair_row.shape[0]):
+        b0 = node_indptr[k]
+        if node_indptr[k + 1] == b0:
+            continue
+        m = edge_indptr[k + 1] - edge_indptr[k]
+        e0 = edge_indptr[k]
+        row = pair_row[k]
+        u = pair_node[k]
+        fwd = pair_towards[k]
+        for j in range(m):
+            if fwd:
+                nodes[b0 + j] = u
+                edges[e0 + j] = reverse_edge[pred_edge[row, u]]
+            else:
+                nodes[b0 + m - j] = u
+                edges[e0 + m - 1 - j] = pred_edge[row, u]
+            u = pred[row, u]
+        if fwd:
+            nodes[b0 + m] = u
+        else:
+            nodes[b0] = u

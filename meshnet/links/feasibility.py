@@ -19,7 +19,7 @@ from ..errors import MeshnetError
 from ..units import R_EARTH_KM
 
 #: Links per call above which the parallel kernel is used.
-PARALLEL_MIN_LINKS = 100_000
+PARALLEL_MIN_LINKS = 40_000
 
 
 def geometric_range_km(altitude_km, altitude_b_km=None, grazing_altitude_km: float = 80.0,

@@ -131,6 +131,14 @@ class GroundLinks:
         else:
             max_len = self._max_slant_km(r, self.min_elevation_deg)
         max_d2 = max_len * max_len
+        if self.parallel is None and 0.0 < max_d2 < math.inf:
+            # Only the satellites in the grid cells around each station are tested (the same
+            # test, the same arrays as the brute-force kernels below, which remain for an
+            # explicit ``parallel`` choice and as the reference in tests/test_gsl.py).
+            offsets, sat, sin_el, length = k.gsl_grid(r, self.r_gs, self.up, sin_min, max_d2,
+                                                      use_len)
+            counts = np.diff(offsets)
+            return self._rows(r, v_km_s, use_len, offsets, counts, sat, sin_el, length)
         counts = np.empty(self.n_ground, dtype=np.int64)
         # Threads only pay off for big jobs: waking them costs more than ~1 ms of work, and
         # far more on a loaded machine.
@@ -146,6 +154,10 @@ class GroundLinks:
         sin_el = np.empty(total, dtype=np.float64)
         length = np.empty(total, dtype=np.float64)
         fill(r, self.r_gs, self.up, sin_min, max_d2, use_len, offsets, sat, sin_el, length)
+        return self._rows(r, v_km_s, use_len, offsets, counts, sat, sin_el, length)
+
+    def _rows(self, r, v_km_s, use_len, offsets, counts, sat, sin_el, length):
+        total = int(offsets[-1])
         station = np.repeat(np.arange(self.n_ground, dtype=np.int64), counts)
         state = np.full(total, UP, np.int8)
         reason = np.zeros(total, np.int8)

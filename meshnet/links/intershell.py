@@ -89,18 +89,20 @@ def intershell_candidates(r_km, free, shell, k: int, range_km: float):
     e = np.empty(0, np.int32)
     if len(groups) < 2:
         return e, e
-    trees = [cKDTree(r_km[ids]) for _, ids in groups]
+    # One query per shell's tree with the free satellites of every other shell at once (a
+    # point's answer does not depend on the batch it is asked in).
     out_a, out_b = [], []
-    for i, (_, ids) in enumerate(groups):
-        for j, (_, tids) in enumerate(groups):
-            if i == j:
-                continue
-            kk = min(int(k), tids.shape[0])
-            _, idx = trees[j].query(r_km[ids], k=kk, distance_upper_bound=range_km)
-            idx = np.asarray(idx).reshape(ids.shape[0], kk)
-            ok = idx < tids.shape[0]
-            out_a.append(np.repeat(ids, kk)[ok.ravel()])
-            out_b.append(tids[idx[ok]])
+    for s_j, tids in groups:
+        ids = free[(fs != s_j) & (fs >= 0)]
+        kk = min(int(k), tids.shape[0])
+        # Big batches use both cores (each point's answer is the same either way).
+        workers = -1 if ids.shape[0] * kk >= 50_000 else 1
+        _, idx = cKDTree(r_km[tids]).query(r_km[ids], k=kk, distance_upper_bound=range_km,
+                                           workers=workers)
+        idx = np.asarray(idx).reshape(ids.shape[0], kk)
+        ok = idx < tids.shape[0]
+        out_a.append(np.repeat(ids, kk)[ok.ravel()])
+        out_b.append(tids[idx[ok]])
     a = np.concatenate(out_a)
     b = np.concatenate(out_b)
     key = np.unique(_pair_key(np.minimum(a, b), np.maximum(a, b)))
@@ -276,7 +278,30 @@ class WithInterShell:
 
 
 def merge_rows(p: IslRows, q: IslRows) -> IslRows:
-    """Rows of two disjoint link sets, sorted by (a, b)."""
+    """Rows of two disjoint link sets, sorted by (a, b) (equal pairs: ``p``'s rows first).
+
+    Both inputs normally come sorted: then the rows of ``q`` are slotted into ``p`` by a
+    binary search (the same order as a stable sort of the concatenation, without the sort).
+    """
+    kp = p.a.astype(np.int64) << 32 | p.b.astype(np.int64)
+    kq = q.a.astype(np.int64) << 32 | q.b.astype(np.int64)
+    n = kp.shape[0] + kq.shape[0]
+    if np.all(kp[1:] >= kp[:-1]) and np.all(kq[1:] >= kq[:-1]):
+        take_q = np.zeros(n, np.bool_)
+        take_q[np.searchsorted(kp, kq, side="right") + np.arange(kq.shape[0])] = True
+        take_p = ~take_q
+
+        def put(x, y, dtype):
+            out = np.empty(n, dtype)
+            out[take_p] = x
+            out[take_q] = y
+            return out
+
+        return IslRows(a=put(p.a, q.a, np.int32), b=put(p.b, q.b, np.int32),
+                       state=put(p.state, q.state, np.result_type(p.state, q.state)),
+                       reason=put(p.reason, q.reason, np.result_type(p.reason, q.reason)),
+                       length_km=put(p.length_km, q.length_km,
+                                     np.result_type(p.length_km, q.length_km)))
     a = np.concatenate([p.a, q.a]).astype(np.int32)
     b = np.concatenate([p.b, q.b]).astype(np.int32)
     order = np.lexsort((b, a))

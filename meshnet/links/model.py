@@ -80,10 +80,24 @@ class LinkTable:
 
     def to_snapshot(self, node_names, node_kind) -> Snapshot:
         """The graph of the links that are UP; ``link_id`` is the row in this table."""
+        from ..kernels._links import links_to_csr
+
         up = np.nonzero(self.state == UP)[0]
-        return Snapshot.from_links(self.t_ns, node_names, node_kind, self.a[up], self.b[up],
-                                   self.length_km[up], self.capacity_bps[up],
-                                   link_id=up.astype(np.int32))
+        # Same arrays as Snapshot.from_links (tests/test_links.py compares them), built by a
+        # counting sort instead of a lexsort over all directed edges.
+        indptr, indices, link = links_to_csr(len(node_names), self.a, self.b, up)
+        length = self.length_km[up][link]
+        return Snapshot(
+            t_ns=int(self.t_ns),
+            node_names=np.asarray(node_names, dtype=object),
+            node_kind=np.asarray(node_kind, dtype=np.int8),
+            indptr=indptr,
+            indices=indices,
+            delay_s=length / C_KM_S,
+            length_km=length,
+            capacity_bps=np.asarray(self.capacity_bps, np.float64)[up][link],
+            link_id=up.astype(np.int32)[link],
+        )
 
 
 def _checked(cfg) -> LinksConfig:

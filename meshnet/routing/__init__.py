@@ -1,7 +1,8 @@
 """Routing: shortest-path kernels behind a scipy.sparse.csgraph-shaped API, and policies.
 
 - Paths on one graph (:mod:`.shortest`, :mod:`.kshortest`): :func:`shortest_path_lengths`
-  (Dijkstra, or BFS with ``weight="hops"``), :func:`next_hop_table`, :func:`widest_paths`,
+  (Dijkstra, or BFS with ``weight="hops"``), :func:`distance_matrix` (among a few nodes,
+  each search stopped once they are settled), :func:`next_hop_table`, :func:`widest_paths`,
   :func:`ecmp_next_hops`, :func:`k_shortest_paths`, :func:`edge_disjoint_paths`,
   :func:`reconstruct_path`. Inputs: a :class:`~meshnet.graph.Snapshot`, an ``(indptr,
   indices, weights)`` tuple or a scipy sparse matrix; ``relay_mask`` keeps nodes (ground
@@ -32,6 +33,7 @@ from .policies import ROUTING_POLICIES, Routes, RoutingPolicy, make_policy
 from .shortest import (
     EcmpNextHops,
     NextHopTable,
+    distance_matrix,
     ecmp_next_hops,
     next_hop_table,
     shortest_path_lengths,
@@ -52,6 +54,7 @@ __all__ = [
     "PathTraceSummary",
     "NextHopTable",
     "PathSet",
+    "distance_matrix",
     "ecmp_next_hops",
     "edge_disjoint_paths",
     "hypatia_forwarding_state",

@@ -8,8 +8,10 @@ traffic on each.
 Policies
 --------
 ``shortest_delay``
-    One least-delay path per pair (one shortest-path tree per distinct destination, or per
-    distinct source when there are fewer sources).
+    One least-delay path per pair, read off shortest-path trees rooted at a small vertex cover
+    of the pairs (the destination's tree when the destination is in the cover, else the
+    source's), each tree grown only until its own targets are settled (docs/design.md,
+    "Which tree a pair's path comes from").
 ``min_hop``
     One least-hop path per pair (breadth-first; ties to the lower node id).
 ``k_shortest``
@@ -46,9 +48,11 @@ Ground stations never relay transit traffic unless ``ground_relay = true`` (or t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..errors import MeshnetError
@@ -64,6 +68,14 @@ from .plugins import PluginRegistry
 ROUTING_POLICIES = PluginRegistry("routing policy")
 
 _BATCH_BYTES = 64 << 20
+
+#: Roots x nodes from which pair routing uses threads. Small searches (starlink_550: 43 roots
+#: x 1,684 nodes, about 1 ms) lose more to waking threads than they gain, and on a loaded
+#: machine the threads wait for a core (measured there: serial 0.9 ms, parallel median 5 ms).
+#: From PAIR_PARALLEL_IDLE_WORK (Starlink Gen1: 43 x 4,508) threads are used while the load
+#: average leaves a core idle; from PAIR_PARALLEL_MIN_WORK always. Results are identical.
+PAIR_PARALLEL_MIN_WORK = 500_000
+PAIR_PARALLEL_IDLE_WORK = 150_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,6 +274,133 @@ def _routes_from_trees(snapshot, pred, pred_edge, rev, tree_row, start, end, tow
                    np.ones(int(counts.sum())), snapshot.delay_s)
 
 
+def _by_cost(items, row):
+    """Tree rows reordered by decreasing number of targets, so that rows dealt round-robin to
+    the kernel's tasks spread the big trees (a station talking to dozens of cities) evenly
+    over the threads; returns ``(items, row)`` renumbered."""
+    count = np.bincount(row, minlength=items.shape[0])
+    order = np.argsort(-count, kind="stable")
+    new_of_old = np.empty(order.shape[0], np.int64)
+    new_of_old[order] = np.arange(order.shape[0])
+    return items[order], new_of_old[row]
+
+
+def _targets_by_row(row, other, n_rows):
+    """Targets grouped by tree row (CSR ``tgt_indptr``/``tgt``) and each pair's slot."""
+    order = np.argsort(row, kind="stable")
+    slot = np.empty(row.shape[0], np.int64)
+    slot[order] = np.arange(row.shape[0])
+    return other[order], _indptr(np.bincount(row, minlength=n_rows)), slot
+
+
+def _cores_idle() -> bool:
+    """Whether the machine has a core to spare (1-minute load average below the core count)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5
+    except OSError:  # pragma: no cover - no load average on this platform
+        return True
+
+
+class PairCover:
+    """Which endpoint of each pair roots the tree its path is read from (cached per pair set).
+
+    The roots are a greedy vertex cover of the pairs taken as undirected edges
+    (:func:`~meshnet.kernels._routing.greedy_cover`: most uncovered pairs first, lower id on
+    ties); a pair whose destination is a root uses the destination's tree (``towards``), else
+    its source's. Ring neighbours thus share one tree per two nodes, and a station talking
+    to many others roots one tree for all of them.
+    """
+
+    def __init__(self):
+        self._key = None
+        self._value = None
+        self._scratch = None
+        self._trees = None
+
+    def scratch(self, n_chunks: int, n: int):
+        """Search scratch kept between steps (the kernels leave it clean): fresh arrays each
+        step would cost page faults and an O(n) fill per task, more than a short search."""
+        if self._scratch is None or self._scratch[0].shape[:1] + self._scratch[0].shape[2:] \
+                != (n_chunks, n):
+            self._scratch = K.new_targets_scratch(n_chunks, n)
+        return self._scratch
+
+    def trees(self, r: int, n: int):
+        """``(pred, pred_edge)`` buffers of at least ``(r, n)``, reused between steps (only
+        settled entries are written and read)."""
+        if self._trees is None or self._trees[0].shape[0] < r or self._trees[0].shape[1] != n:
+            self._trees = (np.empty((r, n), np.int32), np.empty((r, n), np.int32))
+        return self._trees
+
+    def __call__(self, src, dst, n):
+        if (self._key is not None and self._key[0] == n and np.array_equal(self._key[1], src)
+                and np.array_equal(self._key[2], dst)):
+            return self._value
+        is_root = K.greedy_cover(src, dst, n)
+        towards = is_root[dst]
+        root = np.where(towards, dst, src)
+        roots, row = np.unique(root, return_inverse=True)
+        roots, row = _by_cost(roots, row.ravel().astype(np.int64))
+        other = np.where(towards, src, dst).astype(np.int32)
+        tgt, tgt_indptr, slot = _targets_by_row(row, other, roots.shape[0])
+        self._key = (n, src.copy(), dst.copy())
+        self._value = (roots.astype(np.int32), row, other, towards, tgt, tgt_indptr, slot)
+        return self._value
+
+
+def _cover_routes(snapshot: Snapshot, src, dst, weights, relay, rev, cover: PairCover,
+                  parallel=None) -> Routes:
+    """One least-``weights`` path per pair from trees rooted at a vertex cover of the pairs,
+    each search stopped once its own targets are settled.
+
+    Weights may be asymmetric (``load_aware``): a root then searches twice, over the reversed
+    weights for the pairs it is the destination of and over the weights for the others.
+    """
+    n_pairs = src.shape[0]
+    if n_pairs == 0:
+        return _tree_routes(snapshot, src, dst, None, rev)
+    n = snapshot.n_nodes
+    roots, row, other, towards, tgt, tgt_indptr, slot = cover(src, dst, n)
+    # Symmetric weights: one tree per root serves the pairs in both directions.
+    w_rev = np.ascontiguousarray(weights[rev])
+    if np.array_equal(w_rev, weights):
+        root_rev = np.zeros(roots.shape[0], np.bool_)
+    else:  # one tree per (root, direction)
+        key = row * 2 + towards
+        ukey, row = np.unique(key, return_inverse=True)
+        ukey, row = _by_cost(ukey, row.ravel().astype(np.int64))
+        roots = roots[ukey // 2]
+        root_rev = (ukey % 2).astype(np.bool_)
+        tgt, tgt_indptr, slot = _targets_by_row(row, other, roots.shape[0])
+    r = roots.shape[0]
+    pred, pred_edge = cover.trees(r, n)
+    tdist = np.empty(n_pairs)
+    hops = np.empty(n_pairs, np.int64)
+    if parallel is None:
+        work = r * n
+        parallel = work >= PAIR_PARALLEL_MIN_WORK or (
+            work >= PAIR_PARALLEL_IDLE_WORK and _cores_idle())
+    n_chunks = min(r, numba.get_num_threads()) if parallel else 1
+    fn = K.dijkstra_targets if parallel else K.dijkstra_targets_serial
+    scratch_f, scratch_i = cover.scratch(n_chunks, n)
+    fn(snapshot.indptr, snapshot.indices, weights, w_rev, root_rev, relay, roots, tgt_indptr,
+       tgt, n_chunks, pred, pred_edge, tdist, hops, scratch_f, scratch_i)
+    lengths = hops[slot]
+    reach = lengths >= 0
+    m = np.where(reach, lengths, 0)
+    node_indptr = _indptr(np.where(reach, m + 1, 0))
+    edge_indptr = _indptr(m)
+    nodes = np.empty(int(node_indptr[-1]), np.int32)
+    edges = np.empty(int(edge_indptr[-1]), np.int32)
+    K.target_paths_fill(pred, pred_edge, rev, row, other, towards, node_indptr, nodes,
+                        edge_indptr, edges)
+    counts = reach.astype(np.int64)
+    path_node_indptr = np.concatenate([[0], node_indptr[1:][reach]])
+    path_edge_indptr = np.concatenate([[0], edge_indptr[1:][reach]])
+    return _routes(counts, path_node_indptr, nodes, path_edge_indptr, edges,
+                   np.ones(int(counts.sum())), snapshot.delay_s)
+
+
 def _dijkstra_search(snapshot, weights, relay, rev):
     def search(roots, towards):
         n = snapshot.n_nodes
@@ -300,6 +439,8 @@ class RoutingPolicy:
     """Base class: validation and the relay mask. Subclasses implement :meth:`_route`."""
 
     name = "base"
+    #: Whether :meth:`route` reads ``edge_utilisation`` (the engine skips mapping it if not).
+    uses_utilisation = False
 
     def __init__(self, cfg=None, n_nodes: int | None = None, relay_mask=None):
         if cfg is None:
@@ -364,6 +505,13 @@ class ShortestDelay(RoutingPolicy):
     """One least-delay path per pair."""
 
     name = "shortest_delay"
+    #: Parallel kernel (identical results to the serial one); None: parallel only when the
+    #: trees hold at least PAIR_PARALLEL_MIN_WORK (roots x nodes).
+    parallel = None
+
+    def __init__(self, cfg=None, n_nodes=None, relay_mask=None):
+        super().__init__(cfg, n_nodes, relay_mask)
+        self._cover = PairCover()
 
     def _weights(self, snapshot, edge_utilisation, future) -> np.ndarray:
         return snapshot.delay_s
@@ -372,7 +520,7 @@ class ShortestDelay(RoutingPolicy):
         relay = self._relay(snapshot)
         rev = K.reverse_edges(snapshot.indptr, snapshot.indices)
         w = np.ascontiguousarray(self._weights(snapshot, edge_utilisation, future), np.float64)
-        return _tree_routes(snapshot, src, dst, _dijkstra_search(snapshot, w, relay, rev), rev)
+        return _cover_routes(snapshot, src, dst, w, relay, rev, self._cover, self.parallel)
 
 
 @ROUTING_POLICIES.register("min_hop")
@@ -486,6 +634,7 @@ class LoadAware(ShortestDelay):
     """Least-delay paths over weights grown by the previous step's link utilisation."""
 
     name = "load_aware"
+    uses_utilisation = True
 
     def _weights(self, snapshot, edge_utilisation, future):
         if edge_utilisation is None:

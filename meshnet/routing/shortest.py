@@ -109,6 +109,38 @@ def shortest_path_lengths(graph, indices=None, *, weight="delay_s", return_prede
     return (dist, pred) if return_predecessors else dist
 
 
+def distance_matrix(graph, nodes, *, weight="delay_s", relay_mask=None) -> np.ndarray:
+    """Shortest path lengths among ``nodes``: ``(k, k)``, row ``i`` from ``nodes[i]``.
+
+    Each search stops once every node of ``nodes`` is settled, so a compact set (a training
+    job's block of satellites) costs a few hops per search, not a tree of the whole graph;
+    the values are those of :func:`shortest_path_lengths` (``inf`` where unreachable).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = (np.array([0, 1, 3, 4]), np.array([1, 0, 2, 1]), np.array([1.0, 1.0, 2.0, 2.0]))
+    >>> distance_matrix(g, [0, 2]).tolist()
+    [[0.0, 3.0], [3.0, 0.0]]
+    """
+    csr = as_csr(graph, weight)
+    roots, _ = node_array(nodes, csr.n_nodes, "nodes")
+    relay = relay_array(relay_mask, csr.n_nodes)
+    n, k = csr.n_nodes, roots.shape[0]
+    tgt = np.tile(roots, k)
+    tgt_indptr = np.arange(k + 1, dtype=np.int64) * k
+    pred = np.empty((k, n), np.int32)
+    pred_edge = np.empty((k, n), np.int32)
+    dist = np.empty(k * k)
+    hops = np.empty(k * k, np.int64)
+    scratch_f, scratch_i = K.new_targets_scratch(1, n)
+    w = np.ascontiguousarray(csr.weights, np.float64)
+    K.dijkstra_targets_serial(csr.indptr, csr.indices, w, w, np.zeros(k, np.bool_), relay,
+                              roots, tgt_indptr, tgt, 1, pred, pred_edge, dist, hops,
+                              scratch_f, scratch_i)
+    return dist.reshape(k, k)
+
+
 @dataclass(frozen=True)
 class NextHopTable:
     """Forwarding state towards a set of destinations.
