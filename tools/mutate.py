@@ -19,11 +19,12 @@ Each worker (``--jobs``, 1 or 2) copies the repository's files (tracked and untr
 ignored) to a temporary folder with its own ``NUMBA_CACHE_DIR`` (so the caller's cache and
 checkout are never touched), optionally (``--baseline``) runs the mapped tests once unmutated
 (they must pass; otherwise every mutant would look killed), then for each mutant writes the
-change, drops the Numba cache entries of the mutated module and of every module that imports
-it (Numba does not track cross-module inlining), runs ``pytest -x`` on the mutant's tests with a timeout, and
-restores the file. Outcomes: ``killed`` (a test failed), ``timeout`` (counted as killed: the
-mutant made a test hang), ``survived``, ``stale`` (the snippet is no longer in the file: the
-code changed, update the mutant) and ``error`` (the tests could not even be collected).
+change, drops the Numba cache entries of the mutated module and of every module that imports it
+(Numba does not track cross-module inlining), runs ``pytest -x`` on the mutant's tests with a
+timeout, and restores the file. Outcomes: ``killed`` (a test failed), ``timeout`` (counted as
+killed: the mutant made a test hang), ``survived``, ``stale`` (the snippet is no longer in the
+file: the code changed, update the mutant) and ``error`` (the tests could not even be
+collected).
 Kill rate = (killed + timeout) / (killed + timeout + survived), over non-equivalent mutants
 (curated mutants marked ``equivalent`` are listed but not run).
 
