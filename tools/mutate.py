@@ -214,8 +214,10 @@ class Worker:
     def drop_numba_cache(self, rel: str) -> None:
         """Remove cache entries of ``rel``'s module and of every module importing it."""
         stem = Path(rel).stem
+        if "@njit" not in (self.repo / rel).read_text():
+            return  # no compiled code here, nothing cached can hold the old source
         stems = {stem}
-        pat = re.compile(rf"\b{re.escape(stem)}\b")
+        pat = re.compile(rf"^\s*(from|import)\s[^\n]*\b{re.escape(stem)}\b", re.M)
         for py in (self.repo / "meshnet").rglob("*.py"):
             if py.stem != stem and pat.search(py.read_text()):
                 stems.add(py.stem)
