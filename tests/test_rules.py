@@ -391,3 +391,50 @@ def test_cluster_accepts_the_shortest_proposals_first():
     topo = ClusterTopology(cfg, SimpleNamespace(), FeasibilityLimits(), np.full(4, -1))
     a, b = topo.candidates(r, v)
     assert sorted(zip(a.tolist(), b.tolist(), strict=True)) == [(0, 1), (2, 3)]
+
+
+def test_predictive_delay_stays_within_the_stretch_of_the_least_delay():
+    """[routing] predictive_max_stretch: the longest delay accepted, as a *multiple* of the
+    least delay (a kept or longer-lived path never exceeds it)."""
+    from test_routing_policies import _ground_pairs, moving_series
+
+    from meshnet.routing import make_policy
+    from meshnet.routing.config import RoutingConfig
+
+    series = moving_series(n_steps=25)
+    src, dst = _ground_pairs(series[0])
+    stretch = 1.2
+    pr = make_policy(RoutingConfig(policy="predictive", horizon_s=8.0,
+                                   predictive_max_stretch=stretch), series[0].n_nodes)
+    sd = make_policy(RoutingConfig(), series[0].n_nodes)
+    longer = 0
+    for i, snap in enumerate(series):
+        r = pr.route(snap, src, dst, t_ns=snap.t_ns, future=series[i + 1:i + 9])
+        best = sd.route(snap, src, dst, t_ns=snap.t_ns)
+        for p in range(src.size):
+            d = r.path_delay_s[r.pair_path_indptr[p]]
+            d0 = best.path_delay_s[best.pair_path_indptr[p]]
+            assert d <= stretch * d0 * (1 + 1e-12), (i, p, d / d0)
+            longer += d > d0 * (1 + 1e-12)
+    assert longer > 0  # the stretch is used, so the bound is really tested
+
+
+def test_per_link_summary_rows_are_ordered_by_kind_then_a_then_b():
+    """docs: links_summary per-link table ordered by (kind, a, b): ISLs before ground links,
+    then by the lower and the higher node id."""
+    from meshnet.io.links_dataset import LinkAccumulator
+    from meshnet.links.reasons import DOWN, UP
+
+    acc = LinkAccumulator(n_sats=4, n_ground=1, terminals=4, step_s=1.0)
+    ISL, GSL = 0, 1
+    for state in ([UP, UP, UP, UP], [UP, DOWN, UP, UP]):
+        acc.add(SimpleNamespace(a=np.array([0, 0, 1, 2]), b=np.array([3, 4, 2, 4]),
+                                kind=np.array([ISL, GSL, ISL, GSL], np.int8),
+                                state=np.array(state, np.int8),
+                                reason=np.zeros(4, np.int8)))
+    t = acc.per_link(np.array(["s0", "s1", "s2", "s3", "G"], dtype=object))
+    pairs = list(zip(t.column("a").to_pylist(), t.column("b").to_pylist(), strict=True))
+    assert pairs == [(0, 3), (1, 2), (0, 4), (2, 4)]
+    assert t.column("kind").to_pylist() == ["isl", "isl", "gsl", "gsl"]
+    # 0-4 was up 1 of 2 s
+    assert t.column("availability_pct").to_pylist() == [100.0, 100.0, 50.0, 100.0]
