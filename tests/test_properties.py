@@ -76,8 +76,12 @@ def test_distances_equal_scipy_and_ties_go_to_the_lowest_predecessor(g):
     indptr, indices, w = g
     n = indptr.size - 1
     ref = sp_dijkstra(dense(g), directed=True)
-    dist, pred = shortest_path_lengths(g, return_predecessors=True, parallel=False)
+    # the parallel kernel against the reference too, not only against its serial twin
+    dist, pred = shortest_path_lengths(g, return_predecessors=True, parallel=True)
     np.testing.assert_array_equal(dist, ref)  # integer weights: exact
+    d2, p2 = shortest_path_lengths(g, return_predecessors=True, parallel=False)
+    np.testing.assert_array_equal(d2, ref)
+    np.testing.assert_array_equal(p2, pred)
     src = edge_sources(g)
     for s in range(n):
         for v in range(n):
@@ -96,8 +100,8 @@ def test_non_relay_nodes_never_inside_a_path(g, data):
     indptr, indices, w = g
     n = indptr.size - 1
     relay = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
-    dist = shortest_path_lengths(g, relay_mask=relay, parallel=False)
-    hops = shortest_path_lengths(g, weight="hops", relay_mask=relay, parallel=False)
+    dist = shortest_path_lengths(g, relay_mask=relay, parallel=True)
+    hops = shortest_path_lengths(g, weight="hops", relay_mask=relay, parallel=True)
     m = dense(g).toarray()
     for s in range(n):
         for t in range(n):
@@ -121,7 +125,7 @@ def test_next_hops_follow_edges_and_reach_the_destination_at_the_shortest_cost(g
                   float)
     ref = sp_dijkstra(dense(g, wa), directed=True)
     dests = np.arange(n)
-    table = next_hop_table((indptr, indices, wa), dests, parallel=False)
+    table = next_hop_table((indptr, indices, wa), dests, parallel=data.draw(st.booleans()))
     src = edge_sources(g)
     for d in dests:
         for u in range(n):
@@ -144,7 +148,7 @@ def test_ecmp_next_hops_are_the_near_shortest_neighbours(g, rtol):
     indptr, indices, w = g
     n = indptr.size - 1
     ref = sp_dijkstra(dense(g), directed=True)
-    e = ecmp_next_hops(g, np.arange(n), rtol=rtol, parallel=False)
+    e = ecmp_next_hops(g, np.arange(n), rtol=rtol, parallel=True)
     src = edge_sources(g)
     for d in range(n):
         mask = e.edge_mask[d]
@@ -179,7 +183,7 @@ def test_widest_paths_width_is_the_best_bottleneck(g, data):
         if key not in caps:
             caps[key] = float(data.draw(st.integers(1, 4)))
         cap[k] = caps[key]
-    width, dist = widest_paths(g, capacity=cap, parallel=False)
+    width, dist = widest_paths(g, capacity=cap, parallel=data.draw(st.booleans()))
     G = nx.Graph()
     G.add_nodes_from(range(n))
     for k in range(w.size):
