@@ -438,3 +438,21 @@ def test_per_link_summary_rows_are_ordered_by_kind_then_a_then_b():
     assert t.column("kind").to_pylist() == ["isl", "isl", "gsl", "gsl"]
     # 0-4 was up 1 of 2 s
     assert t.column("availability_pct").to_pylist() == [100.0, 100.0, 50.0, 100.0]
+
+
+def test_zero_weight_flows_get_exactly_zero_and_take_nothing():
+    """allocation: a flow of weight 0 gets rate 0 and loads nothing, alone on its link too."""
+    from meshnet.allocation import max_min_fair
+
+    # link 0 carries only the zero-weight flow 0; link 1 is shared by flows 1 (w 0) and 2
+    rate = max_min_fair(np.array([10.0, 6.0]), [0, 1, 2, 3], [0, 1, 1], weight=[0.0, 0.0, 1.0])
+    assert rate.tolist() == [0.0, 0.0, 6.0]
+
+
+def test_default_path_fractions_split_a_flow_evenly():
+    """max_min_fair_multipath: default fractions are an equal split, so flow 0 on two paths
+    counts as weight 1/2 on each. Path 0 (edge 0, 12 wide) is shared with flow 1 (weight 1):
+    1/3 and 2/3 of it, 4 and 8; path 1 (edge 1, 5 wide) is flow 0's alone: 5."""
+    r = max_min_fair_multipath(np.array([12.0, 5.0]), [0, 2, 3], [0, 1, 2, 3], [0, 1, 0])
+    np.testing.assert_allclose(r.path_rate_bps, [4.0, 5.0, 8.0], rtol=1e-12)
+    np.testing.assert_allclose(r.flow_rate_bps, [9.0, 8.0], rtol=1e-12)
