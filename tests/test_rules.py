@@ -456,3 +456,47 @@ def test_default_path_fractions_split_a_flow_evenly():
     r = max_min_fair_multipath(np.array([12.0, 5.0]), [0, 2, 3], [0, 1, 2, 3], [0, 1, 0])
     np.testing.assert_allclose(r.path_rate_bps, [4.0, 5.0, 8.0], rtol=1e-12)
     np.testing.assert_allclose(r.flow_rate_bps, [9.0, 8.0], rtol=1e-12)
+
+
+def test_sun_blinds_the_terminal_facing_it_unless_that_terminal_is_eclipsed():
+    """docs/links.md: the Sun within sun_exclusion_deg behind b blinds a's terminal, unless
+    a is in the Earth's shadow (and the other way round). Here a (night side, eclipsed)
+    looks at b (day side) 15 deg from the Sun: no outage; the same pair moved to the day
+    side: a sun outage, whichever end is listed first."""
+    from meshnet.links.feasibility import FeasibilityLimits, evaluate_links
+    from meshnet.links.reasons import NONE, SUN
+
+    lim = FeasibilityLimits(polar_cutoff_deg=None, sun_exclusion_deg=20.0,
+                            max_angular_rate_deg_s=100.0, range_cap_km=1e5)
+    u = np.array([np.cos(np.radians(15.0)), 0.0, np.sin(np.radians(15.0))])
+    sun = np.array([1.0, 0.0, 0.0])
+    for a_pos, expected in (([-2000.0, 0.0, 6350.0], NONE), ([2000.0, 0.0, 6350.0], SUN)):
+        r = np.array([a_pos, np.asarray(a_pos) + 3000.0 * u])
+        v = np.tile([0.0, 7.5, 0.0], (2, 1))  # co-rotating, slow line-of-sight rotation
+        for a, b in ((0, 1), (1, 0)):
+            reason, _ = evaluate_links(r, v, np.array([a]), np.array([b]), sun, lim,
+                                       np.full(2, -1), parallel=False)
+            assert reason.tolist() == [expected], (a_pos, a, b)
+
+
+def test_angular_rate_is_the_inertial_line_of_sight_rotation():
+    """links: a link is down (angular_rate) when the line of sight turns faster than
+    max_angular_rate_deg_s in the inertial frame: |dr x dv_inertial| / |dr|^2, computed here
+    from inertial velocities for two satellites in neighbouring 53 deg planes."""
+    from meshnet.kernels._geometry import OMEGA_EARTH_RAD_S
+    from meshnet.links.feasibility import FeasibilityLimits, evaluate_links
+    from meshnet.links.reasons import ANGULAR_RATE, NONE
+
+    sa = _circular(550.0, 53.0, 0.0, 40.0)
+    sb = _circular(550.0, 53.0, 15.0, 30.0)
+    r = np.array([sa[0], sb[0]])
+    v = np.array([sa[1], sb[1]])
+    v_in = v + np.cross([0.0, 0.0, OMEGA_EARTH_RAD_S], r)
+    dr, dv = r[1] - r[0], v_in[1] - v_in[0]
+    rate_deg_s = np.degrees(np.linalg.norm(np.cross(dr, dv)) / dr.dot(dr))
+    for factor, expected in ((1.001, NONE), (0.999, ANGULAR_RATE)):
+        lim = FeasibilityLimits(polar_cutoff_deg=None, sun_exclusion_deg=0.0,
+                                max_angular_rate_deg_s=rate_deg_s * factor, range_cap_km=1e5)
+        reason, _ = evaluate_links(r, v, np.array([0]), np.array([1]), np.array([1.0, 0, 0]),
+                                   lim, np.full(2, -1), parallel=False)
+        assert reason.tolist() == [expected], factor
