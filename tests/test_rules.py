@@ -500,3 +500,33 @@ def test_angular_rate_is_the_inertial_line_of_sight_rotation():
         reason, _ = evaluate_links(r, v, np.array([0]), np.array([1]), np.array([1.0, 0, 0]),
                                    lim, np.full(2, -1), parallel=False)
         assert reason.tolist() == [expected], factor
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_ground_link_needs_the_elevation_mask(parallel):
+    """[ground] min_elevation_deg: a station links the satellites at or above the mask. With
+    several shells a lower satellite just under the mask can be nearer than the distance
+    bound of the highest shell, so the elevation itself must decide (no distance bound here).
+    Satellites at 24.5, 25.5 and 60 deg for a 25 deg mask: the last two."""
+    from meshnet.kernels import _links as K
+
+    r_gs = np.array([[6378.137, 0.0, 0.0]])
+    up = np.array([[1.0, 0.0, 0.0]])
+    sats = []
+    for e_deg, d_km in ((24.5, 800.0), (25.5, 1200.0), (60.0, 600.0)):
+        e = np.radians(e_deg)
+        sats.append(r_gs[0] + d_km * np.array([np.sin(e), np.cos(e), 0.0]))
+    r = np.array(sats)
+    sin_min = np.sin(np.radians(25.0))
+    counts = np.zeros(1, np.int64)
+    (K.gsl_count if parallel else K.gsl_count_serial)(r, r_gs, up, sin_min, np.inf, False,
+                                                      counts)
+    assert counts.tolist() == [2]
+    sat = np.empty(2, np.int64)
+    sin_el = np.empty(2)
+    length = np.empty(2)
+    (K.gsl_fill if parallel else K.gsl_fill_serial)(r, r_gs, up, sin_min, np.inf, False,
+                                                    np.array([0, 2]), sat, sin_el, length)
+    assert sat.tolist() == [1, 2]
+    np.testing.assert_allclose(np.degrees(np.arcsin(sin_el)), [25.5, 60.0], atol=1e-9)
+    np.testing.assert_allclose(length, [1200.0, 600.0], rtol=1e-12)
