@@ -530,3 +530,21 @@ def test_ground_link_needs_the_elevation_mask(parallel):
     assert sat.tolist() == [1, 2]
     np.testing.assert_allclose(np.degrees(np.arcsin(sin_el)), [25.5, 60.0], atol=1e-9)
     np.testing.assert_allclose(length, [1200.0, 600.0], rtol=1e-12)
+
+
+def test_link_that_breaks_is_down_at_once_and_acquires_again():
+    """links/state.py: a link that becomes infeasible is DOWN at once; when it is feasible
+    again it acquires for acquisition_s anew (UP from t0 + acquisition_s on, inclusive)."""
+    from meshnet.links.reasons import ACQUIRING, DOWN, UP
+    from meshnet.links.state import LinkStates
+
+    s = LinkStates(2, acquisition_s=2.0, warm_start=True)
+    sec = 1_000_000_000
+    seq = [(0, [True, True], [UP, UP]),
+           (1 * sec, [False, True], [DOWN, UP]),
+           (2 * sec, [True, True], [ACQUIRING, UP]),
+           (4 * sec - 1, [True, True], [ACQUIRING, UP]),
+           (4 * sec, [True, False], [UP, DOWN]),
+           (5 * sec, [True, True], [UP, ACQUIRING])]
+    for t, feasible, want in seq:
+        assert s.update(t, np.array(feasible)).tolist() == want, t
