@@ -122,7 +122,9 @@ def auto_mutants(files: list[str], n: int, seed: int) -> list[Mutant]:
         except (tokenize.TokenError, SyntaxError):
             continue
         for tok in toks:
-            (row, col), (_, ecol) = tok.start, tok.end
+            (row, col), (erow, ecol) = tok.start, tok.end
+            if row != erow or row > len(lines):
+                continue
             line = lines[row - 1]
             stripped = line.lstrip()
             if stripped.startswith(("@", "def ", "class ", "import ", "from ", "raise ",
