@@ -325,7 +325,11 @@ MUTANTS = [
          rule="Earth-fixed velocity v - omega x r (equal to skyfield's ITRS velocity)"),
     dict(id="failed-sgp4-not-nan", file=_P,
          old="            r_itrs[bad] = np.nan\n", new="            pass\n",
-         rule="satellites SGP4 fails for are NaN with their status code"),
+         rule="satellites SGP4 fails for are NaN with their status code",
+         equivalent="sgp4's SatrecArray already returns NaN for every error code (checked "
+                    "with sgp4 2.x: error 1 gives NaN position and velocity), so the line is a "
+                    "guard; test_sgp4_failure_is_nan_and_status_not_exception checks the rule "
+                    "on both engines"),
     dict(id="interp-budget-loose", file=_P,
          old="_INTERP_TOL_KM = 5e-6", new="_INTERP_TOL_KM = 5e-3",
          rule="method 'interp' stays within 5 mm of exact SGP4 (docs/design.md)",
