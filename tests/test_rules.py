@@ -548,3 +548,32 @@ def test_link_that_breaks_is_down_at_once_and_acquires_again():
            (5 * sec, [True, True], [UP, ACQUIRING])]
     for t, feasible, want in seq:
         assert s.update(t, np.array(feasible)).tolist() == want, t
+
+
+def test_an_interruption_stops_the_jobs_own_flows_and_no_other():
+    """docs/faults.md: a node failure interrupts its job (the job's flows stop and its step is
+    lost); other traffic is untouched. A 2-rank ring of 20 GB per rank on one 8 Gbps line
+    (40 s of sending 0 -> 1 beside a 4 Gbps background flow, 20 s the other way): the job's
+    flows are cut at t = 15 s, the background flow keeps its 4 Gbps for the whole 60 s."""
+    from test_engine import LinePolicy, line_snapshot
+    from test_goodput import _nodes
+
+    from meshnet.traffic.collectives import make_job
+    from meshnet.traffic.config import JobConfig, ResilienceConfig
+
+    res = ResilienceConfig(recovery="restart", checkpoint_interval_s=1e6, checkpoint_bytes=1e9,
+                           restart_s=5.0, spares=0)
+    cfg = JobConfig(name="j", compute_s=1.0, overlap=1.0, model_params=1e10, steps=None,
+                    resilience=res)
+    job = make_job(cfg, _nodes([0, 1]), n_nodes=2)
+    bg = (np.array([0]), np.array([1]), np.array([4 * GBPS]))
+    eng = FluidEngine([job], LinePolicy(), _alloc, background=bg)
+    eng.set_outages([1], [15.0], [1000.0])
+    for k in range(6):
+        eng.step(line_snapshot([8 * GBPS], t_ns=k * 10_000_000_000), 10.0)
+    fl = eng.flow_records(60.0)
+    is_bg = fl["job"] == "background"
+    assert fl["mean_rate_gbps"][is_bg][0] == pytest.approx(4.0, rel=1e-9)
+    job_flows = ~is_bg
+    assert job_flows.any() and not fl["finished"][job_flows].any()
+    assert len(eng.jobs[0].res.interruptions) == 1

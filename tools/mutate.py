@@ -21,10 +21,10 @@ checkout are never touched), optionally (``--baseline``) runs the mapped tests o
 (they must pass; otherwise every mutant would look killed), then for each mutant writes the
 change, drops the Numba cache entries of the mutated module and of every module that imports it
 (Numba does not track cross-module inlining), runs ``pytest -x`` on the mutant's tests with a
-timeout, and restores the file. Outcomes: ``killed`` (a test failed), ``timeout`` (counted as
-killed: the mutant made a test hang), ``survived``, ``stale`` (the snippet is no longer in the
-file: the code changed, update the mutant) and ``error`` (the tests could not even be
-collected).
+timeout, and restores the file. Outcomes: ``killed`` (a test failed, or the test process
+crashed), ``timeout`` (counted as killed: the mutant made a test hang), ``survived``, ``stale``
+(the snippet is no longer in the file: the code changed, update the mutant) and ``error`` (the
+tests could not even be collected).
 Kill rate = (killed + timeout) / (killed + timeout + survived), over non-equivalent mutants
 (curated mutants marked ``equivalent`` are listed but not run).
 
@@ -66,6 +66,7 @@ class Mutant:
     tests: list[str] = field(default_factory=list)
     equivalent: str = ""
     auto: bool = False
+    line: int = 0  # auto mutants: 1-based line the snippet (that whole line) must be at
 
 
 @dataclass
@@ -146,7 +147,7 @@ def auto_mutants(files: list[str], n: int, seed: int) -> list[Mutant]:
             cands.append(Mutant(
                 id=f"auto:{rel}:{row}:{col}:{tok.string}->{new}", file=rel, old=line,
                 new=mutated, rule=f"mechanical: {tok.string} -> {new} at line {row}",
-                tests=tests_for(rel), auto=True))
+                tests=tests_for(rel), auto=True, line=row))
     rng = random.Random(seed)
     rng.shuffle(cands)
     # one mutant per line at most, so the sample spreads over the code
@@ -233,16 +234,24 @@ class Worker:
         if not path.is_file():
             return Result(m.id, m.file, "stale", 0.0, m.rule, "file not found")
         original = path.read_text()
-        n = original.count(m.old)
-        if n != 1:
-            return Result(m.id, m.file, "stale", 0.0, m.rule,
-                          f"snippet found {n} times (expected once)")
+        if m.line:
+            lines = original.splitlines(keepends=True)
+            if m.line > len(lines) or lines[m.line - 1] != m.old:
+                return Result(m.id, m.file, "stale", 0.0, m.rule,
+                              f"line {m.line} changed")
+            mutated = "".join(lines[:m.line - 1] + [m.new] + lines[m.line:])
+        else:
+            n = original.count(m.old)
+            if n != 1:
+                return Result(m.id, m.file, "stale", 0.0, m.rule,
+                              f"snippet found {n} times (expected once)")
+            mutated = original.replace(m.old, m.new)
         tests = m.tests or tests_for(m.file)
         if not tests:
             return Result(m.id, m.file, "error", 0.0, m.rule, "no tests mapped")
         st = path.stat()
         try:
-            path.write_text(original.replace(m.old, m.new))
+            path.write_text(mutated)
             # a fresh mtime even within the same clock tick, so no cache takes it for the old
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 7_000_000_000))
             self.drop_numba_cache(m.file)
@@ -260,6 +269,8 @@ class Worker:
         if rc == 1:
             failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", log, re.M)
             return Result(m.id, m.file, "killed", dt, m.rule, failed[0] if failed else "")
+        if rc < 0:  # the test process died (a kernel wrote out of bounds): the suite fails
+            return Result(m.id, m.file, "killed", dt, m.rule, f"crashed (signal {-rc})")
         return Result(m.id, m.file, "error", dt, m.rule, f"pytest exit {rc}: {log[-400:]}")
 
 
