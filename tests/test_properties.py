@@ -28,7 +28,7 @@ from meshnet.routing import (
     widest_paths,
 )
 
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -409,7 +409,7 @@ class Job:
         return [self._phase]
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(g=graphs(min_n=3, max_n=6), data=st.data())
 def test_engine_conserves_bytes_and_never_exceeds_capacity(g, data):

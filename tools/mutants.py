@@ -318,6 +318,11 @@ MUTANTS = [
          old="                sent[due] = fl.remaining[act[due]]\n",
          new="                sent[due] = 0.0\n",
          rule="bytes are conserved: a finished flow has sent exactly its bytes"),
+    dict(id="engine-interrupt-cuts-other-flows", file=_E,
+         old="mine = fl.job[self._active] == js.index",
+         new="mine = fl.job[self._active] != js.index",
+         rule="an interruption stops the job's own flows and no other (docs/faults.md); "
+              "found by the mechanical sample, added after the measured run"),
     # ------------------------------------------------------------------ orbits/propagate.py
     dict(id="itrs-velocity-sign", file=_P,
          old="v_itrs[..., 0] += omega * r_itrs[..., 1]",

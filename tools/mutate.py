@@ -309,7 +309,7 @@ def main(argv=None) -> int:
         return not mods or any(path == m or path.startswith(m + "/") for m in mods)
 
     muts = [] if args.no_curated else [m for m in curated() if chosen(m.file)]
-    if args.id:
+    if args.id and not args.auto:
         muts = [m for m in muts if m.id in args.id]
     if args.quick:
         runnable = [m for m in muts if not m.equivalent]
@@ -320,6 +320,8 @@ def main(argv=None) -> int:
                                   else (ROOT / prefix).rglob("*.py"))
                         if p.is_file() and p.name != "__init__.py"})
         muts += auto_mutants([f for f in files if tests_for(f)], args.auto, args.seed)
+        if args.id:  # ids of curated and of mechanical mutants (same --auto/--seed/--module)
+            muts = [m for m in muts if m.id in args.id]
     for m in muts:
         m.tests = [t for t in (m.tests or tests_for(m.file))
                    if t.split("::")[0] not in args.without]
