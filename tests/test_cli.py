@@ -220,7 +220,17 @@ def test_every_routing_policy_runs_end_to_end(small, tmp_path, capsys):
     summary = json.loads((out_dir / "comparison.json").read_text())
     assert set(summary) == {f"routing-{p}" for p in policies} | {"allocation-proportional"}
     for label in summary:
-        assert (out_dir / label / "jobs.parquet").is_file()
+        # every policy carries the job's bytes whole: each finished flow sent exactly its
+        # bytes (mean rate x duration), and no training step beats its compute time
+        flows = pq.read_table(out_dir / label / "flows.parquet").to_pandas()
+        done = flows[flows["finished"]]
+        assert len(done) > 0, label
+        sent = done["mean_rate_gbps"] * 1e9 * (done["end_s"] - done["start_s"]) / 8.0
+        np.testing.assert_allclose(sent, done["bytes"], rtol=1e-6, err_msg=label)
+        jobs = pq.read_table(out_dir / label / "jobs.parquet").to_pandas()
+        assert len(jobs) > 0, label
+        assert (jobs["step_time_s"] >= jobs["compute_s"] - 1e-9).all(), label
+        assert (jobs["comm_time_s"] > 0).all(), label
     assert "routing-predictive" in out
 
 
