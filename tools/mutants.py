@@ -58,20 +58,59 @@ _P = "meshnet/orbits/propagate.py"
 
 MUTANTS = [
     # ------------------------------------------------------------------ kernels/_routing.py
+    # Early-exit trees (dijkstra_targets) and the vertex cover of the pairs (greedy_cover).
+    dict(id="targets-tie-higher-pred", file=_R,
+         old="            elif nd == dv and u < pred[v]:\n                pred[v] = u\n"
+             "                pred_edge[v] = e\n    for k in range(t0, t1):",
+         new="            elif nd == dv and u > pred[v]:\n                pred[v] = u\n"
+             "                pred_edge[v] = e\n    for k in range(t0, t1):",
+         rule="early-exit trees keep the full tree's tie rule: lower predecessor id wins "
+              "(docs/design.md 'Routing ties')"),
+    dict(id="targets-exit-one-early", file=_R,
+         old="            remaining -= 1\n            if remaining == 0:",
+         new="            remaining -= 1\n            if remaining <= 1:",
+         rule="a search stops only once every one of its targets is settled"),
+    dict(id="targets-relays-through-stations", file=_R,
+         old="        if pred[u] >= 0 and not relay_ok[u]:\n            continue\n"
+             "        for e in range(indptr[u], indptr[u + 1]):\n            v = indices[e]\n"
+             "            pv = pos[v]\n            if pv == -2:\n                continue\n"
+             "            nd = d + weights[e]",
+         new="        if False:\n            continue\n"
+             "        for e in range(indptr[u], indptr[u + 1]):\n            v = indices[e]\n"
+             "            pv = pos[v]\n            if pv == -2:\n                continue\n"
+             "            nd = d + weights[e]",
+         rule="a ground station is never a relay, in early-exit trees too"),
+    dict(id="targets-ignore-reverse-weights", file=_R,
+         old="w = weights_rev if root_rev[i] else weights",
+         new="w = weights",
+         rule="a pair routed from its destination's tree uses the reversed edge weights "
+              "(asymmetric weights, load_aware; docs/design.md)"),
+    dict(id="cover-leaves-a-pair", file=_R,
+         old="    while left > 0:\n        best = -1",
+         new="    while left > 1:\n        best = -1",
+         rule="every demand pair has one endpoint among the tree roots"),
     dict(id="dijkstra-tie-higher-pred", file=_R,
-         old="elif nd == dv and u < pred[v]:", new="elif nd == dv and u > pred[v]:",
+         old="            elif nd == dv and u < pred[v]:\n                pred[v] = u\n"
+             "                pred_edge[v] = e\n    return count",
+         new="            elif nd == dv and u > pred[v]:\n                pred[v] = u\n"
+             "                pred_edge[v] = e\n    return count",
          rule="equal distances: the lower predecessor id wins (kernels/_routing.py, "
               "docs/design.md 'Routing ties')"),
     dict(id="dijkstra-relays-through-stations", file=_R,
-         old="if pred[u] >= 0 and not relay_ok[u]:", new="if pred[u] >= 0 and False:",
+         old="        # A non-relay node is expanded only as a root of the search.\n"
+             "        if pred[u] >= 0 and not relay_ok[u]:",
+         new="        # A non-relay node is expanded only as a root of the search.\n"
+             "        if pred[u] >= 0 and False:",
          rule="a non-relay node (ground station) is never inside a path"),
     dict(id="dijkstra-nonstrict-improve", file=_R,
          old="            if nd < dv:\n                dist[v] = nd\n                pred[v] = u",
          new="            if nd <= dv:\n                dist[v] = nd\n                pred[v] = u",
          rule="equal distances: the lower predecessor id wins, not the last one scanned"),
     dict(id="dijkstra-skip-weight", file=_R,
-         old="            nd = d + weights[e]\n            dv = dist[v]",
-         new="            nd = d + 1.0\n            dv = dist[v]",
+         old="                continue\n            nd = d + weights[e]\n            dv = dist[v]\n"
+             "            if nd < dv:\n                dist[v] = nd",
+         new="                continue\n            nd = d + 1.0\n            dv = dist[v]\n"
+             "            if nd < dv:\n                dist[v] = nd",
          rule="distances are sums of edge weights (equal scipy.sparse.csgraph.dijkstra)"),
     dict(id="bfs-tie-higher-pred", file=_R,
          old="elif level[v] == lu + 1 and u < pred[v]:",
