@@ -37,6 +37,9 @@ from ..links.reasons import ACQUIRING, GSL, ISL, KIND_NAMES, REASON_NAMES, STATE
 from ..units import NS_PER_S, SECONDS_PER_DAY
 from .datasets import atomic_write, dumps_strict, output_folder, temp_name
 
+#: Plain columns also dictionary-encoded in Parquet (few distinct values per row group).
+DICT_ALSO = ("t", "t_s", "a", "b", "capacity_gbps")
+
 
 def links_schema(tz: str = "UTC"):
     """The Arrow schema of the link-availability dataset."""
@@ -378,7 +381,7 @@ class LinkRowsWriter:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        from .rowgroups import RowGroupBuffer
+        from .rowgroups import RowGroupBuffer, dictionary_columns
 
         self.path = Path(path)
         self.tmp = temp_name(self.path) if temporary else self.path
@@ -387,7 +390,8 @@ class LinkRowsWriter:
         self.epoch_ns = int(epoch_ns)
         if fmt == "parquet":
             self.w = pq.ParquetWriter(self.tmp, schema, compression="zstd",
-                                      use_dictionary=True, write_statistics=True)
+                                      use_dictionary=dictionary_columns(schema, DICT_ALSO),
+                                      write_statistics=True)
             write = self._write_parquet
         else:
             self.w = pacsv.CSVWriter(self.tmp, self._csv_schema(),

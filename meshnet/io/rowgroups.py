@@ -48,6 +48,17 @@ MIN_ROWS_PER_GROUP = 1 << 16
 MAX_ROWS_PER_GROUP = 1 << 20
 
 
+def dictionary_columns(schema, also=()) -> list[str]:
+    """Columns worth Parquet dictionary encoding: the Arrow dictionary columns and ``also``.
+
+    Columns of distinct floats (lengths, loads) would fill a dictionary page and fall back to
+    plain encoding, which costs the writer about as much again as the whole table.
+    """
+    import pyarrow as pa
+
+    return [f.name for f in schema if pa.types.is_dictionary(f.type) or f.name in also]
+
+
 def rows_per_group(schema, budget_bytes: int = ROW_GROUP_BYTES) -> int:
     """Rows of a row group whose buffers take about ``budget_bytes``, clamped to the bounds."""
     width = sum(_numpy_dtype(f.type).itemsize for f in schema)
