@@ -533,11 +533,13 @@ class LinkRowWriter:
 
     def __init__(self, path, meta, node_names, epoch_ns: int,
                  rows_per_group: int | None = None):
-        from .io.rowgroups import RowGroupBuffer, dictionary_columns
+        from .io.rowgroups import RowGroupBuffer, dictionary_columns, statistics_columns
         from .links import KIND_NAMES, REASON_NAMES, STATE_NAMES
 
-        self.out = AtomicParquetWriter(path, LINK_SCHEMA, meta, use_dictionary=dictionary_columns(
-            LINK_SCHEMA, ("t", "t_s", "a", "b", "capacity_gbps")))
+        self.out = AtomicParquetWriter(
+            path, LINK_SCHEMA, meta,
+            use_dictionary=dictionary_columns(LINK_SCHEMA, ("t", "t_s", "a", "b", "capacity_gbps")),
+            write_statistics=statistics_columns(LINK_SCHEMA))
         names = pa.array([str(x) for x in node_names], pa.string())
         dicts = {"a_name": names, "b_name": names, "kind": pa.array(list(KIND_NAMES)),
                  "state": pa.array(list(STATE_NAMES)), "reason": pa.array(list(REASON_NAMES))}

@@ -231,10 +231,12 @@ class AtomicParquetWriter(AtomicOutput):
     use_dictionary : bool or list of str
         Columns to dictionary-encode (all by default); leaving out columns whose values
         rarely repeat (lengths, loads) saves the encoder a failed dictionary attempt.
+    write_statistics : bool or list of str
+        Columns given min/max statistics (all by default).
     """
 
     def __init__(self, path, schema: pa.Schema, metadata: dict | None = None,
-                 compression: str = "zstd", use_dictionary=True):
+                 compression: str = "zstd", use_dictionary=True, write_statistics=True):
         self.path = Path(path)
         _check_file_target(self.path)
         prepare_dir(self.path.parent)
@@ -244,7 +246,8 @@ class AtomicParquetWriter(AtomicOutput):
         self.schema = schema
         self._tmp = temp_name(self.path)
         self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression,
-                                        use_dictionary=use_dictionary)
+                                        use_dictionary=use_dictionary,
+                                        write_statistics=write_statistics)
         self.rows = 0
 
     def write(self, columns) -> None:

@@ -381,7 +381,7 @@ class LinkRowsWriter:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        from .rowgroups import RowGroupBuffer, dictionary_columns
+        from .rowgroups import RowGroupBuffer, dictionary_columns, statistics_columns
 
         self.path = Path(path)
         self.tmp = temp_name(self.path) if temporary else self.path
@@ -391,7 +391,7 @@ class LinkRowsWriter:
         if fmt == "parquet":
             self.w = pq.ParquetWriter(self.tmp, schema, compression="zstd",
                                       use_dictionary=dictionary_columns(schema, DICT_ALSO),
-                                      write_statistics=True)
+                                      write_statistics=statistics_columns(schema))
             write = self._write_parquet
         else:
             self.w = pacsv.CSVWriter(self.tmp, self._csv_schema(),

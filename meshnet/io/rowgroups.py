@@ -59,6 +59,16 @@ def dictionary_columns(schema, also=()) -> list[str]:
     return [f.name for f in schema if pa.types.is_dictionary(f.type) or f.name in also]
 
 
+#: Columns whose Parquet statistics are left out: min/max of dictionary strings cost the
+#: writer five times the column itself and prune nothing the node ids (``a``, ``b``) do not.
+NO_STATISTICS = ("a_name", "b_name")
+
+
+def statistics_columns(schema, skip=NO_STATISTICS) -> list[str]:
+    """Columns given Parquet min/max statistics: all but ``skip``."""
+    return [f.name for f in schema if f.name not in skip]
+
+
 def rows_per_group(schema, budget_bytes: int = ROW_GROUP_BYTES) -> int:
     """Rows of a row group whose buffers take about ``budget_bytes``, clamped to the bounds."""
     width = sum(_numpy_dtype(f.type).itemsize for f in schema)

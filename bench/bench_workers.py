@@ -1,0 +1,109 @@
+"""``meshnet links --workers 2`` (and ``--dask local``) against one process, side by side.
+
+Each repetition runs the same command line once in one process and once with two workers
+(and once on a two-worker Dask ``LocalCluster`` with ``--dask``), in alternating order, as
+fresh ``python -m meshnet links`` processes (start-up, Numba cache loading and the final
+concatenation included), and checks that the datasets are identical. Prints every time, the
+min and median speed-up of the two-worker runs over the one-process runs, and the load
+average around the measurement: on a shared machine the speed-up is only meaningful when
+the two cores are idle (load average well below 1 before a run).
+
+Run: ``python bench/bench_workers.py [--scenario starlink_gen1] [--duration 3600]
+[--repeat 3] [--dask]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        sys.exit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")
+    return wall
+
+
+def compare(a: Path, b: Path) -> str:
+    """'identical', or how the datasets differ (ISL rows must be identical).
+
+    Ground antennas under the elevation rule hold state from the whole history, so after
+    the windows' warm-up a few stations may hold another satellite (meshnet.distributed);
+    their rows are reported, not required to match.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ta, tb = pq.read_table(a / "links.parquet"), pq.read_table(b / "links.parquet")
+    if ta.equals(tb):
+        return "identical"
+    isl_a = ta.filter(pc.equal(ta.column("kind").cast("string"), "isl"))
+    isl_b = tb.filter(pc.equal(tb.column("kind").cast("string"), "isl"))
+    if not isl_a.equals(isl_b):
+        sys.exit(f"{b}: ISL rows differ from the one-process dataset")
+    ga = ta.num_rows - isl_a.num_rows
+    gb = tb.num_rows - isl_b.num_rows
+    return f"ISL rows identical; ground rows {gb:,} against {ga:,} (held satellites differ)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", default="starlink_gen1")
+    ap.add_argument("--duration", type=float, default=3600.0, help="simulated seconds")
+    ap.add_argument("--step", type=float, default=1.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dask", action="store_true", help="also time --dask local")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-workers-"))
+    base = [sys.executable, "-m", "meshnet", "links", args.scenario, "--duration",
+            str(args.duration), "--step", str(args.step), "-q"]
+    variants = {"1 process": [], f"--workers {args.workers}": ["--workers", str(args.workers)]}
+    if args.dask:
+        variants["--dask local (2 workers)"] = ["--dask", "local"]
+    # Warm the Numba cache and the OS file cache once, untimed.
+    run(base + ["--out", str(tmp / "warm"), "--duration", str(min(args.duration, 60.0))])
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    verdict: dict[str, str] = {}
+    loads = []
+    print(f"meshnet links {args.scenario}, {args.duration:g} s at {args.step:g} s steps; "
+          f"{os.cpu_count()} cores")
+    for rep in range(args.repeat):
+        order = list(variants) if rep % 2 == 0 else list(reversed(variants))
+        for name in order:
+            load = os.getloadavg()[0]
+            loads.append(load)
+            out = tmp / name.split()[0].strip("-")
+            wall = run(base + ["--out", str(out), *variants[name]])
+            times[name].append(wall)
+            print(f"  rep {rep + 1} {name:<30} {wall:7.2f} s   (load before {load:.2f})")
+        for name in variants:
+            if name != "1 process":
+                verdict[name] = compare(tmp / "1", tmp / name.split()[0].strip("-"))
+    one = times["1 process"]
+    for name, ts in times.items():
+        if name == "1 process":
+            continue
+        ratios = [a / b for a, b in zip(one, ts, strict=True)]
+        print(f"{name}: speed-up over one process min {min(ratios):.2f}x, median "
+              f"{statistics.median(ratios):.2f}x (times: one {min(one):.2f}/"
+              f"{statistics.median(one):.2f} s, this {min(ts):.2f}/{statistics.median(ts):.2f}"
+              f" s min/median); dataset: {verdict[name]}")
+    print(f"load average before runs: min {min(loads):.2f}, max {max(loads):.2f} "
+          f"(1 min; {os.cpu_count()} cores)")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
