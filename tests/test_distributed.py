@@ -338,3 +338,25 @@ def test_worker_parts_concatenate_to_the_single_process_dataset(tmp_path, kind, 
     sa = single.per_link.to_pandas()
     sb = split.per_link.to_pandas()
     assert sa.equals(sb)  # NaN-aware, value for value
+
+
+def test_dask_workers_return_parts_that_give_the_single_process_dataset(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from meshnet.distributed import window_parts
+
+    sc = parse_scenario(GSL_DISTANCE)
+    grid = sc.grid()
+    created = "2026-01-01T00:00:00+00:00"
+    write_links_dataset(sc, grid, tmp_path / "one", progress=False, created=created,
+                        tables=link_tables(sc, grid, chunk_steps=CHUNK))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        parts = window_parts(sc, grid, client.get_executor(), 3, workers=2, chunk_steps=CHUNK,
+                             spool=False, created=created)  # parts come back as bytes
+        write_links_dataset(sc, grid, tmp_path / "dask", progress=False, parts=parts,
+                            created=created)
+    a = pq.read_table(tmp_path / "one" / "links.parquet")
+    b = pq.read_table(tmp_path / "dask" / "links.parquet")
+    assert a.num_rows > 0 and a.equals(b)
+    assert pq.ParquetFile(tmp_path / "dask" / "links.parquet").num_row_groups == 3
