@@ -224,7 +224,8 @@ def window_parts(scenario, grid, executor, n_windows: int | None = None, progres
 
     n_windows : int, optional
         Default: one window per worker (a window's part goes to disk, not memory), or
-        without ``spool`` as many as keep a part under :data:`MAX_ROWS_IN_MEMORY` rows.
+        without ``spool`` a multiple of the workers that keeps a part under
+        :data:`MAX_ROWS_IN_MEMORY` rows.
         Windows are balanced (:func:`balanced_window_plan`).
     fmt : {"parquet", "csv"}
     created : str
@@ -245,7 +246,8 @@ def window_parts(scenario, grid, executor, n_windows: int | None = None, progres
         n_windows = workers
         if not spool:
             rows = len(grid) * (2.5 * world.n_sats + 4.0 * world.n_ground)
-            n_windows = max(workers, int(math.ceil(rows / MAX_ROWS_IN_MEMORY)))
+            rounds = int(math.ceil(rows / MAX_ROWS_IN_MEMORY / workers))
+            n_windows = workers * max(1, rounds)  # whole rounds: no worker idles at the end
     plan = balanced_window_plan(len(grid), chunk_steps, n_windows, warm)
     bar = None
     if progress:
@@ -464,6 +466,8 @@ class Workers:
         if self.dask_address:
             self._client, self._cluster = _dask_client(self.dask_address, self.workers)
             self.executor = self._client.get_executor()
+            # A local cluster shares this machine's disk: parts go through files there too.
+            self.spool = self.dask_address == "local"
             info = self._client.scheduler_info().get("workers", {})
             self.n_workers = max(1, len(info))
         else:
