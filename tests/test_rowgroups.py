@@ -180,3 +180,54 @@ def test_concat_refuses_other_schemas_and_non_parquet(tmp_path):
         concat_parquet([bad], tmp_path / "o.parquet")
     with pytest.raises(ValueError, match="no Parquet parts"):
         concat_parquet([], tmp_path / "o.parquet")
+
+
+def _link_table(rng, t_s, n):
+    from meshnet.links.model import LinkTable
+
+    a = np.sort(rng.integers(0, 20, n)).astype(np.int32)
+    return LinkTable(int(t_s * 1e9), a, (a + 1 + rng.integers(0, 5, n)).astype(np.int32),
+                     rng.integers(0, 2, n).astype(np.int8), rng.integers(0, 3, n).astype(np.int8),
+                     rng.integers(0, 4, n).astype(np.int8), rng.random(n) * 5000.0,
+                     rng.random(n) * 1e11)
+
+
+def test_run_links_rows_match_the_link_tables_in_bounded_row_groups(tmp_path):
+    # meshnet run's links.parquet: the step's table, its load and utilisation, row for row.
+    from meshnet.links import KIND_NAMES, REASON_NAMES, STATE_NAMES
+    from meshnet.runner import LinkRowWriter
+
+    rng = np.random.default_rng(5)
+    names = np.array([f"n{i}" for i in range(26)])
+    w = LinkRowWriter(tmp_path / "links.parquet", None, names, epoch_ns=10**18,
+                      rows_per_group=50)
+    steps = []
+    for k in range(40):
+        tab = _link_table(rng, 2.0 * k, int(rng.integers(0, 30)))
+        load, util = rng.random(len(tab.a)), rng.random(len(tab.a))
+        w.append(tab, tab.t_ns, load, util)
+        steps.append((tab, load, util))
+    w.close()
+    f = pq.ParquetFile(tmp_path / "links.parquet")
+    sizes = [f.metadata.row_group(i).num_rows for i in range(f.num_row_groups)]
+    assert all(s == 50 for s in sizes[:-1]) and 0 < sizes[-1] <= 50
+    got = f.read()
+    cat = {k: np.concatenate([getattr(t, k) for t, _, _ in steps])
+           for k in ("a", "b", "kind", "state", "reason", "length_km", "capacity_bps")}
+    t_ns = np.concatenate([np.full(len(t.a), t.t_ns) for t, _, _ in steps])
+    assert got.num_rows == t_ns.shape[0]
+    assert np.array_equal(got.column("t").cast(pa.int64()).to_numpy(), 10**18 + t_ns)
+    assert np.array_equal(got.column("t_s").to_numpy(), t_ns / 1e9)
+    assert np.array_equal(got.column("a").to_numpy(), cat["a"])
+    assert got.column("b_name").to_pylist() == names[cat["b"]].tolist()
+    assert got.column("kind").to_pylist() == [KIND_NAMES[i] for i in cat["kind"]]
+    assert got.column("state").to_pylist() == [STATE_NAMES[i] for i in cat["state"]]
+    assert got.column("reason").to_pylist() == [REASON_NAMES[i] for i in cat["reason"]]
+    # delay = length / c (299,792.458 km/s), in ms; capacity in Gbps
+    assert np.allclose(got.column("delay_ms").to_numpy(), cat["length_km"] / 299_792.458e-3,
+                       rtol=1e-15, atol=0)
+    assert np.array_equal(got.column("capacity_gbps").to_numpy(), cat["capacity_bps"] / 1e9)
+    assert np.array_equal(got.column("load_gbps").to_numpy(),
+                          np.concatenate([x for _, x, _ in steps]))
+    assert np.array_equal(got.column("utilisation").to_numpy(),
+                          np.concatenate([u for _, _, u in steps]))
