@@ -72,8 +72,14 @@ class Sampler:
                 "first_mib": float(r[0]) / 2**20, "last_mib": float(r[-1]) / 2**20}
 
 
+TRACE: Path | None = None
+
+
 def report(label: str, sampler: Sampler, wall_s: float, skip: float) -> None:
     f = sampler.fit(skip)
+    if TRACE is not None:
+        TRACE.write_text("".join(f"{s} {r}\n" for s, r in zip(sampler.steps, sampler.rss,
+                                                               strict=True)))
     print(f"{label}: {sampler.n:,} steps in {wall_s:.1f} s ({1e3 * wall_s / max(sampler.n, 1):.2f}"
           f" ms/step), peak RSS {peak_rss_bytes() / 2**20:.0f} MiB")
     if "slope_b_per_step" not in f:
@@ -145,6 +151,7 @@ def main() -> None:
     ap.add_argument("--skip", type=float, default=0.1,
                     help="fraction of the run left out of the fit (start-up)")
     ap.add_argument("--links-scenario", default="starlink_gen1")
+    ap.add_argument("--trace", type=Path, help="also write the (step, RSS bytes) samples here")
     args = ap.parse_args()
     if not Path("/proc/self/statm").exists():
         sys.exit("bench_memory needs Linux /proc")
@@ -159,6 +166,8 @@ def main() -> None:
                             str(args.skip), "--links-scenario", args.links_scenario],
                            check=True)
         return
+    global TRACE
+    TRACE = args.trace
     if args.which == "run":
         bench_run(args.duration, args.every, args.skip)
     else:
