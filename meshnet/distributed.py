@@ -199,8 +199,8 @@ def balanced_window_plan(n_steps: int, chunk: int, n_windows: int,
     while w > 1 and (n_chunks + (w - 1) * warm_chunks) / w <= warm_chunks:
         w -= 1
     cost = (n_chunks + (w - 1) * warm_chunks) / w
-    edges = [0] + [int(round(i * cost - (i - 1) * warm_chunks)) for i in range(1, w)] + [
-        n_chunks]
+    edges = [0] + [int(math.floor(i * cost - (i - 1) * warm_chunks + 0.5))
+                   for i in range(1, w)] + [n_chunks]
     plan = []
     for ca, cb in zip(edges[:-1], edges[1:], strict=True):
         if cb > ca:
