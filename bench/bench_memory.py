@@ -6,7 +6,8 @@ Runs ``meshnet run`` on the default scenario (``starlink_550_training``) and/or
 ``--every`` steps. The growth per step is the slope of a least-squares line through the
 samples after the first ``--skip`` fraction (allocator pools, Numba and Parquet buffers fill
 up early), printed with its standard error and the residual spread; growth is "zero within
-noise" when the slope is within two standard errors of zero or below one page per step.
+noise" when the slope is within two standard errors of zero, otherwise it is extrapolated to
+a simulated day.
 
 Run: ``python bench/bench_memory.py [--which run|links|both] [--duration S] [--every N]``
 (``--duration 86400`` is one simulated day: about 86,400 steps at 1 s.)
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+SECONDS_PER_DAY = 86_400.0
 
 
 def rss_bytes() -> int:
@@ -75,7 +77,8 @@ class Sampler:
 TRACE: Path | None = None
 
 
-def report(label: str, sampler: Sampler, wall_s: float, skip: float) -> None:
+def report(label: str, sampler: Sampler, wall_s: float, skip: float,
+           step_s: float = 1.0) -> None:
     f = sampler.fit(skip)
     if TRACE is not None:
         TRACE.write_text("".join(f"{s} {r}\n" for s, r in zip(sampler.steps, sampler.rss,
@@ -86,11 +89,13 @@ def report(label: str, sampler: Sampler, wall_s: float, skip: float) -> None:
         print(f"  too few samples ({f['samples']}) for a slope; lower --every")
         return
     slope, se = f["slope_b_per_step"], f["se_b"]
-    flat = abs(slope) <= 2 * se or abs(slope) < PAGE
+    flat = abs(slope) <= 2 * se
+    per_day = slope * SECONDS_PER_DAY / step_s / 2**20
     print(f"  RSS {f['first_mib']:.1f} -> {f['last_mib']:.1f} MiB over the last "
           f"{100 * (1 - skip):.0f} % ({f['samples']} samples); growth {slope:+.1f} B/step "
           f"+- {se:.1f} (1 s.e.), residual spread {f['resid_mib']:.2f} MiB; "
-          f"{'flat within noise' if flat else 'GROWING'}")
+          + ("flat within noise (|slope| <= 2 s.e.)" if flat else
+             f"growing: {per_day:+.0f} MiB per simulated day at this rate"))
 
 
 def bench_run(duration_s: float, every: int, skip: float) -> None:
@@ -110,7 +115,7 @@ def bench_run(duration_s: float, every: int, skip: float) -> None:
     finally:
         runner.snapshot_stream = inner
     report(f"meshnet run starlink_550_training, {len(grid):,} steps of {sc.run.step_s:g} s",
-           sampler, wall, skip)
+           sampler, wall, skip, sc.run.step_s)
     _remove(out.parent)
 
 
@@ -132,7 +137,7 @@ def bench_links(duration_s: float, every: int, skip: float, scenario: str) -> No
     finally:
         lm.model_tables = inner
     report(f"meshnet links {scenario}, {len(grid):,} steps of {sc.run.step_s:g} s",
-           sampler, wall, skip)
+           sampler, wall, skip, sc.run.step_s)
     _remove(out.parent)
 
 
