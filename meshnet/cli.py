@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="ADDRESS",
                    help="compute the windows on a Dask cluster (scheduler address, or 'local')")
     p.add_argument("--windows", type=int, metavar="N",
-                   help="number of time windows (default: 4 per worker)")
+                   help="number of time windows (default: one per worker)")
     p.add_argument("--warmup", type=float, metavar="S",
                    help="also print steady-state laser fleet figures (acquisitions per laser "
                         "per day, link-time and head-time up, mean link life) after "
@@ -529,6 +529,22 @@ def _links_run(args, sc, grid, pool) -> int:
         if args.windows is not None and args.windows > n_chunks:
             print(f"meshnet: note: --windows {args.windows} clamped to {n_chunks} (windows "
                   f"start on propagation chunks of {chunk} steps)", file=sys.stderr)
+        if args.warmup is None:
+            # Workers accumulate and encode their windows; this process only concatenates.
+            from datetime import UTC, datetime
+
+            from .distributed import window_parts
+
+            created = datetime.now(UTC).isoformat(timespec="seconds")
+            parts = window_parts(sc, grid, pool.executor, args.windows,
+                                 progress=not args.quiet, workers=pool.n_workers,
+                                 chunk_steps=chunk, spool=pool.spool, world=world,
+                                 fmt=args.format, created=created)
+            summary = write_links_dataset(sc, grid, args.out, fmt=args.format,
+                                          progress=not args.quiet, parts=parts, world=world,
+                                          created=created)
+            print(summary.text())
+            return 0
         tables = windowed_link_tables(sc, grid, pool.executor, args.windows,
                                       progress=not args.quiet, workers=pool.n_workers,
                                       chunk_steps=chunk, spool=pool.spool)

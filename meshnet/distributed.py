@@ -124,6 +124,172 @@ def _window_tables(scenario, grid, w0: int, a: int, b: int, chunk: int,
     return path
 
 
+def _window_part(scenario, grid, w0: int, a: int, b: int, chunk: int, fmt: str,
+                 created: str, spool_dir: str | None = None):
+    """Worker: write steps ``a:b`` of the links dataset as a part file, and their statistics.
+
+    The model starts at step ``w0`` (warm-up steps are computed, not written; the last one
+    primes the statistics). Returns ``(part, LinkAccumulator)``: the part is the path of a
+    file in ``spool_dir``, or without ``spool_dir`` (a remote worker) the file's bytes. The
+    part has the run's schema, metadata and dictionaries, so parts concatenate row group by
+    row group (:class:`meshnet.io.rowgroups.ParquetConcat`); a CSV part has a header only
+    if it is the first.
+    """
+    from .io.links_dataset import (
+        LinkAccumulator,
+        LinkRowsWriter,
+        grid_epoch_ns,
+        link_dictionaries,
+        links_schema,
+        run_metadata,
+        run_step_s,
+    )
+    from .links.model import link_model, model_tables
+    from .world import build_world
+
+    world = build_world(scenario)
+    model = link_model(scenario, grid, world)
+    if w0 > 0:
+        _prime_fixed_topology(model, world.constellation, grid, chunk)
+    acc = LinkAccumulator(model.n_sats, model.n_ground, model.n_terminals,
+                          run_step_s(scenario, grid))
+    schema = links_schema().with_metadata(run_metadata(scenario, grid, model, created))
+    fd, path = tempfile.mkstemp(prefix=f"part-{a:09d}-", suffix=f".{fmt}", dir=spool_dir)
+    os.close(fd)
+    writer = LinkRowsWriter(Path(path), fmt, schema, link_dictionaries(model.node_names),
+                            grid_epoch_ns(grid), header=a == 0, temporary=False)
+    skip = a - w0
+    try:
+        for k, (t_ns, table) in enumerate(model_tables(model, world.constellation, grid[w0:b],
+                                                       chunk_steps=chunk)):
+            if k >= skip:
+                acc.add(table)
+                writer.append(t_ns, table)
+            elif k == skip - 1:
+                acc.prime(table)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    if spool_dir is None:
+        try:
+            return Path(path).read_bytes(), acc
+        finally:
+            Path(path).unlink(missing_ok=True)
+    return path, acc
+
+
+def balanced_window_plan(n_steps: int, chunk: int, n_windows: int,
+                         warm: int) -> list[tuple[int, int, int]]:
+    """Like :func:`window_plan`, with windows of equal cost (steps computed, warm-up included).
+
+    Every window but the first also computes its warm-up, so equal windows leave the first
+    worker idle at the end; here the first window is longer by about a warm-up. Windows
+    shorter than their warm-up would not pay, so there are fewer windows then.
+
+    Examples
+    --------
+    >>> balanced_window_plan(1000, 100, 2, 150)
+    [(0, 0, 600), (400, 600, 1000)]
+    """
+    chunk = max(1, int(chunk))
+    n_chunks = -(-n_steps // chunk)
+    warm_chunks = -(-max(0, int(warm)) // chunk)
+    w = max(1, min(int(n_windows), n_chunks))
+    while w > 1 and (n_chunks + (w - 1) * warm_chunks) / w <= warm_chunks:
+        w -= 1
+    cost = (n_chunks + (w - 1) * warm_chunks) / w
+    edges = [0] + [int(math.floor(i * cost - (i - 1) * warm_chunks + 0.5))
+                   for i in range(1, w)] + [n_chunks]
+    plan = []
+    for ca, cb in zip(edges[:-1], edges[1:], strict=True):
+        if cb > ca:
+            plan.append((max(0, ca - warm_chunks) * chunk, ca * chunk, min(cb * chunk, n_steps)))
+    return plan
+
+
+#: Rows a window returned in memory (a Dask worker's part) holds at most, roughly.
+MAX_ROWS_IN_MEMORY = 1 << 24
+
+
+def window_parts(scenario, grid, executor, n_windows: int | None = None, progress=False, *,
+                 workers: int | None = None, chunk_steps: int | None = None,
+                 spool: bool = False, world=None, fmt: str = "parquet",
+                 created: str | None = None):
+    """Yield ``(part, LinkAccumulator)`` for consecutive windows of ``grid``, in order.
+
+    Workers compute, accumulate and encode their window (:func:`_window_part`); the caller
+    only concatenates the parts (:func:`meshnet.io.links_dataset.write_links_dataset` with
+    ``parts=``). Parameters as :func:`windowed_link_tables`, and:
+
+    n_windows : int, optional
+        Default: one window per worker (a window's part goes to disk, not memory), or
+        without ``spool`` a multiple of the workers that keeps a part under
+        :data:`MAX_ROWS_IN_MEMORY` rows.
+        Windows are balanced (:func:`balanced_window_plan`).
+    fmt : {"parquet", "csv"}
+    created : str
+        The run's creation time, written into every part's metadata.
+    """
+    from .links.model import _chunk_steps
+
+    if world is None:
+        from .world import build_world
+
+        world = build_world(scenario)
+    if chunk_steps is None:
+        chunk_steps = _chunk_steps(len(world.constellation.names))
+    step_s = grid.step_ns / NS_PER_S if len(grid) > 1 else scenario.run.step_s
+    warm = warmup_steps(scenario, step_s)
+    workers = int(workers or getattr(executor, "_max_workers", None) or 2)
+    if n_windows is None:
+        n_windows = workers
+        if not spool:
+            rows = len(grid) * (2.5 * world.n_sats + 4.0 * world.n_ground)
+            rounds = int(math.ceil(rows / MAX_ROWS_IN_MEMORY / workers))
+            n_windows = workers * max(1, rounds)  # whole rounds: no worker idles at the end
+    plan = balanced_window_plan(len(grid), chunk_steps, n_windows, warm)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(grid), unit="steps", dynamic_ncols=True, leave=False)
+    spool_dir = None
+    if spool:
+        _remove_stale_spools()
+        spool_dir = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-")
+    pending: deque = deque()
+    it = iter(plan)
+
+    def submit(window):
+        pending.append((window, executor.submit(_window_part, scenario, grid, *window,
+                                                chunk_steps, fmt, created, spool_dir)))
+
+    try:
+        for window in it:
+            submit(window)
+            if len(pending) >= workers + 1:
+                break
+        while pending:
+            (_, a, b), fut = pending.popleft()
+            result = fut.result()
+            nxt = next(it, None)
+            if nxt is not None:
+                submit(nxt)
+            yield result
+            if bar is not None:
+                bar.update(b - a)
+    finally:
+        for _, f in pending:
+            f.cancel()
+        if bar is not None:
+            bar.close()
+        if spool_dir is not None:
+            import shutil
+
+            shutil.rmtree(spool_dir, ignore_errors=True)
+
+
 def _prime_fixed_topology(model, constellation, grid, chunk: int) -> None:
     """Give a fixed topology the link list the single-process run picks at the run's first
     step (from the first chunk's propagation, as there), not at the window's first step."""
@@ -300,6 +466,8 @@ class Workers:
         if self.dask_address:
             self._client, self._cluster = _dask_client(self.dask_address, self.workers)
             self.executor = self._client.get_executor()
+            # A local cluster shares this machine's disk: parts go through files there too.
+            self.spool = self.dask_address == "local"
             info = self._client.scheduler_info().get("workers", {})
             self.n_workers = max(1, len(info))
         else:

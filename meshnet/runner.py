@@ -396,7 +396,7 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     names = world.node_names.astype(str)
     epoch_ns = int(np.datetime64(grid.epoch.replace(tzinfo=None), "ns").astype(np.int64))
     meta = run_metadata(scenario, steps=len(grid), step_s=step_s)
-    links_w = AtomicParquetWriter(out_dir / "links.parquet", LINK_SCHEMA, meta)
+    links_w = LinkRowWriter(out_dir / "links.parquet", meta, names, epoch_ns)
     stats = StepStats()
     if world.n_ground > 1:
         from .latency import LatencyBound, StretchStats
@@ -521,7 +521,7 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame,
                              rec.edge_bytes * 8.0 / (step_s * snap.capacity_bps), 0.0)
         np.maximum.at(util, snap.link_id, edge_util)
         np.maximum.at(load, snap.link_id, rec.edge_bytes * 8.0 / step_s / 1e9)
-    links_w.write(_link_columns(table, names, epoch_ns, t_ns, load, util))
+    links_w.append(table, t_ns, load, util)
     up = table.state == 2
     isl_up = up & (table.kind == 0)
     stats.down_by_reason += np.bincount(table.reason[table.state == 0], minlength=64)[:64]
@@ -552,33 +552,41 @@ def primary_delay_s(routes) -> np.ndarray:
     return out
 
 
-def _link_columns(table, names, epoch_ns, t_ns, load_gbps, util):
-    from .links import REASON_NAMES, STATE_NAMES
+class LinkRowWriter:
+    """``links.parquet`` of a run: each step's rows copied into bounded, reused buffers and
+    written in large row groups (:class:`meshnet.io.rowgroups.RowGroupBuffer`), the name
+    dictionaries built once; no Arrow table or row group per step."""
 
-    n = table.a.shape[0]
-    return pa.table({
-        "t": pa.array(np.full(n, epoch_ns + t_ns, dtype=np.int64)).cast(
-            pa.timestamp("ns", tz="UTC")),
-        "t_s": np.full(n, t_ns / NS_PER_S),
-        "a": table.a.astype(np.int32),
-        "b": table.b.astype(np.int32),
-        "a_name": _dict(names, table.a),
-        "b_name": _dict(names, table.b),
-        "kind": _dict(np.array(["isl", "gsl"]), table.kind, pa.int8()),
-        "state": _dict(np.array(STATE_NAMES), table.state, pa.int8()),
-        "reason": _dict(np.array(REASON_NAMES), table.reason, pa.int8()),
-        "length_km": table.length_km,
-        "delay_ms": table.length_km / 299_792.458 * 1e3,
-        "capacity_gbps": table.capacity_bps / 1e9,
-        "load_gbps": load_gbps,
-        "utilisation": util,
-    }, schema=LINK_SCHEMA)
+    def __init__(self, path, meta, node_names, epoch_ns: int,
+                 rows_per_group: int | None = None):
+        from .io.rowgroups import RowGroupBuffer, dictionary_columns, statistics_columns
+        from .links import KIND_NAMES, REASON_NAMES, STATE_NAMES
 
+        self.out = AtomicParquetWriter(
+            path, LINK_SCHEMA, meta,
+            use_dictionary=dictionary_columns(LINK_SCHEMA, ("t", "t_s", "a", "b", "capacity_gbps")),
+            write_statistics=statistics_columns(LINK_SCHEMA))
+        names = pa.array([str(x) for x in node_names], pa.string())
+        dicts = {"a_name": names, "b_name": names, "kind": pa.array(list(KIND_NAMES)),
+                 "state": pa.array(list(STATE_NAMES)), "reason": pa.array(list(REASON_NAMES))}
+        self.buf = RowGroupBuffer(self.out.schema, self.out.write_batch, dicts, rows_per_group)
+        self.epoch_ns = int(epoch_ns)
 
-def _dict(dictionary, codes, index_type=None):
-    codes = np.asarray(codes)
-    idx = pa.array(codes.astype(np.int32 if index_type is None else np.int8))
-    return pa.DictionaryArray.from_arrays(idx, pa.array(list(map(str, dictionary))))
+    def append(self, table, t_ns: int, load_gbps, util) -> None:
+        """One step's link rows (``load_gbps`` and ``util`` per row of ``table``)."""
+        self.buf.append(
+            table.a.shape[0], t=self.epoch_ns + int(t_ns), t_s=t_ns / NS_PER_S, a=table.a,
+            b=table.b, a_name=table.a, b_name=table.b, kind=table.kind, state=table.state,
+            reason=table.reason, length_km=table.length_km,
+            delay_ms=table.length_km / 299_792.458 * 1e3,
+            capacity_gbps=table.capacity_bps / 1e9, load_gbps=load_gbps, utilisation=util)
+
+    def close(self) -> None:
+        self.buf.close()
+        self.out.close()
+
+    def abort(self) -> None:
+        self.out.abort()
 
 
 def _write_table(path, columns, meta):

@@ -280,3 +280,83 @@ def test_spool_folders_of_killed_runs_are_removed(tmp_path, monkeypatch):
         (d / "window-000000000-x.pkl").write_bytes(b"x")
     distributed._remove_stale_spools()
     assert not stale.exists() and live.exists()
+
+
+# -- workers that write: each window accumulated and encoded by a worker, parts concatenated --
+
+
+def test_balanced_plan_covers_the_run_on_chunks_with_equal_costs():
+    from meshnet.distributed import balanced_window_plan
+
+    for n, chunk, w, warm in ((1000, 100, 2, 150), (3600, 60, 2, 620), (37, 8, 9, 5),
+                              (600, 600, 3, 10), (1000, 10, 5, 40), (100, 10, 4, 400)):
+        plan = balanced_window_plan(n, chunk, w, warm)
+        assert plan[0][:2] == (0, 0) and plan[-1][2] == n and len(plan) <= w
+        for (_, _, b), (w0, a, _) in zip(plan[:-1], plan[1:], strict=True):
+            assert a == b and a % chunk == 0 and w0 % chunk == 0
+            assert a - w0 >= warm
+        cost = [b - w0 for w0, _, b in plan]
+        assert max(cost) - min(cost) <= 2 * chunk or len(plan) == 1
+    # Windows shorter than their warm-up would not pay: one window then.
+    assert balanced_window_plan(100, 10, 4, 400) == [(0, 0, 100)]
+
+
+@pytest.mark.parametrize("kind,n_windows,fmt,spool", [
+    ("plus_grid", 3, "parquet", True), ("plus_grid", 4, "csv", False),
+    ("gsl_distance", 2, "parquet", False), ("gsl_distance", 3, "csv", True),
+    ("static", 3, "parquet", True)])
+def test_worker_parts_concatenate_to_the_single_process_dataset(tmp_path, kind, n_windows,
+                                                                 fmt, spool):
+    from meshnet.distributed import window_parts
+
+    sc = {"plus_grid": lambda: parse_scenario(SCENARIO), "static": lambda: _static(tmp_path),
+          "gsl_distance": lambda: parse_scenario(GSL_DISTANCE)}[kind]()
+    grid = sc.grid()
+    created = "2026-01-01T00:00:00+00:00"
+    single = write_links_dataset(sc, grid, tmp_path / "one", fmt=fmt, progress=False,
+                                 tables=link_tables(sc, grid, chunk_steps=CHUNK),
+                                 created=created)
+    with ThreadPoolExecutor(2) as ex:
+        parts = window_parts(sc, grid, ex, n_windows, workers=2, chunk_steps=CHUNK,
+                             spool=spool, fmt=fmt, created=created)
+        split = write_links_dataset(sc, grid, tmp_path / "split", fmt=fmt, progress=False,
+                                    parts=parts, created=created)
+    one, two = (tmp_path / d / f"links.{fmt}" for d in ("one", "split"))
+    if fmt == "csv":
+        assert one.read_bytes() == two.read_bytes()  # one header, rows in the same order
+    else:
+        a, b = pq.read_table(one), pq.read_table(two)
+        assert a.num_rows > 0 and a.equals(b)
+        assert a.schema.metadata == b.schema.metadata
+        f = pq.ParquetFile(two)
+        assert f.num_row_groups >= min(n_windows, 2)  # really made of several parts
+        names = [f.read_row_group(i).column("a_name").chunk(0).dictionary
+                 for i in range(f.num_row_groups)]
+        assert all(d.equals(names[0]) for d in names)  # one dictionary for every part
+    for key, value in single.mesh.items():
+        assert split.mesh[key] == value or (value != value and split.mesh[key] != value), key
+    sa = single.per_link.to_pandas()
+    sb = split.per_link.to_pandas()
+    assert sa.equals(sb)  # NaN-aware, value for value
+
+
+def test_dask_workers_return_parts_that_give_the_single_process_dataset(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from meshnet.distributed import window_parts
+
+    sc = parse_scenario(GSL_DISTANCE)
+    grid = sc.grid()
+    created = "2026-01-01T00:00:00+00:00"
+    write_links_dataset(sc, grid, tmp_path / "one", progress=False, created=created,
+                        tables=link_tables(sc, grid, chunk_steps=CHUNK))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        parts = window_parts(sc, grid, client.get_executor(), 3, workers=2, chunk_steps=CHUNK,
+                             spool=False, created=created)  # parts come back as bytes
+        write_links_dataset(sc, grid, tmp_path / "dask", progress=False, parts=parts,
+                            created=created)
+    a = pq.read_table(tmp_path / "one" / "links.parquet")
+    b = pq.read_table(tmp_path / "dask" / "links.parquet")
+    assert a.num_rows > 0 and a.equals(b)
+    assert pq.ParquetFile(tmp_path / "dask" / "links.parquet").num_row_groups == 3

@@ -226,10 +226,17 @@ class AtomicParquetWriter(AtomicOutput):
         Columns; metadata may be attached with ``metadata``.
     metadata : dict, optional
         Key/value file metadata (see :func:`run_metadata`).
+    compression : str
+        Parquet codec.
+    use_dictionary : bool or list of str
+        Columns to dictionary-encode (all by default); leaving out columns whose values
+        rarely repeat (lengths, loads) saves the encoder a failed dictionary attempt.
+    write_statistics : bool or list of str
+        Columns given min/max statistics (all by default).
     """
 
     def __init__(self, path, schema: pa.Schema, metadata: dict | None = None,
-                 compression: str = "zstd"):
+                 compression: str = "zstd", use_dictionary=True, write_statistics=True):
         self.path = Path(path)
         _check_file_target(self.path)
         prepare_dir(self.path.parent)
@@ -238,7 +245,9 @@ class AtomicParquetWriter(AtomicOutput):
             schema = schema.with_metadata(metadata)
         self.schema = schema
         self._tmp = temp_name(self.path)
-        self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression)
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression,
+                                        use_dictionary=use_dictionary,
+                                        write_statistics=write_statistics)
         self.rows = 0
 
     def write(self, columns) -> None:
@@ -248,6 +257,12 @@ class AtomicParquetWriter(AtomicOutput):
         if table.num_rows:
             self._writer.write_table(table)
             self.rows += table.num_rows
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        """Append one record batch as one row group (consumed before returning)."""
+        if batch.num_rows:
+            self._writer.write_batch(batch, row_group_size=batch.num_rows)
+            self.rows += batch.num_rows
 
     def close(self) -> None:
         self._writer.close()

@@ -37,8 +37,8 @@ from ..links.reasons import ACQUIRING, GSL, ISL, KIND_NAMES, REASON_NAMES, STATE
 from ..units import NS_PER_S, SECONDS_PER_DAY
 from .datasets import atomic_write, dumps_strict, output_folder, temp_name
 
-#: Rows buffered before a Parquet row group (or CSV block) is written.
-ROWS_PER_PART = 1 << 20
+#: Plain columns also dictionary-encoded in Parquet (few distinct values per row group).
+DICT_ALSO = ("t", "t_s", "a", "b", "capacity_gbps")
 
 
 def links_schema(tz: str = "UTC"):
@@ -139,6 +139,54 @@ class LinkAccumulator:
         self.gsl_up_rows = 0
         self.down_by_reason = np.zeros(len(REASON_NAMES), np.int64)
         self.gsl_down_by_reason = np.zeros(len(REASON_NAMES), np.int64)
+        #: Set by :meth:`prime`: the run began before this accumulator's first step.
+        self.primed = False
+
+    _SCALARS = ("n_steps", "isl_rows", "gsl_rows", "isl_up_rows", "isl_acquisitions",
+                "gsl_up_rows")
+
+    def prime(self, table) -> None:
+        """Take a warm-up step's states as the previous step's, without counting it.
+
+        A window of a split run primes with the steps before it (which the single-process
+        run counted elsewhere), so its first step's acquisitions are judged as there.
+        """
+        keys = table.a.astype(np.int64) * self.n_nodes + table.b
+        idx = self._ensure(keys)
+        cur = np.full(self.keys.shape[0], -1, np.int64)
+        cur[idx] = table.state
+        self.arr["prev"] = cur
+        self.primed = True
+
+    @classmethod
+    def merged(cls, parts: list) -> LinkAccumulator:
+        """The accumulator of consecutive windows ``parts`` run one after another.
+
+        Identical to one accumulator fed every step: links seen only in a warm-up (never
+        listed in their window) are dropped, counts are summed, ``prev`` is the last one's.
+        """
+        first = parts[0]
+        out = cls(first.n_sats, first.n_ground, first.terminals, first.step_s)
+        kept = [p.arr["listed"] > 0 for p in parts]
+        out.keys = np.unique(np.concatenate([p.keys[k] for p, k in zip(parts, kept,
+                                                                         strict=True)]))
+        for c in out._cols:
+            out.arr[c] = np.full(out.keys.shape[0], -1 if c == "prev" else 0, np.int64)
+        for p, k in zip(parts, kept, strict=True):
+            pos = np.searchsorted(out.keys, p.keys[k])
+            for c in out._cols:
+                if c != "prev":
+                    out.arr[c][pos] += p.arr[c][k]
+            for name in cls._SCALARS:
+                setattr(out, name, getattr(out, name) + getattr(p, name))
+            out.down_by_reason += p.down_by_reason
+            out.gsl_down_by_reason += p.gsl_down_by_reason
+        last = parts[-1]
+        pos = np.searchsorted(out.keys, last.keys)
+        inside = pos < out.keys.shape[0]
+        inside[inside] = out.keys[pos[inside]] == last.keys[inside]
+        out.arr["prev"][pos[inside]] = last.arr["prev"][inside]
+        return out
 
     def _ensure(self, keys: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(self.keys, keys)
@@ -156,7 +204,7 @@ class LinkAccumulator:
         return idx
 
     def add(self, table) -> None:
-        first = self.n_steps == 0
+        first = self.n_steps == 0 and not self.primed
         keys = table.a.astype(np.int64) * self.n_nodes + table.b
         idx = self._ensure(keys)
         state = table.state.astype(np.int64)
@@ -285,44 +333,71 @@ def _dict(codes, names):
                                           pa.array(list(names), pa.string()))
 
 
-def _step_columns(t_ns, table, epoch_ns, names_dict):
-    """The dataset columns of one step (a dict of Arrow arrays)."""
+def link_dictionaries(node_names) -> dict:
+    """The dictionaries of the dataset's string columns, built once per run.
+
+    Node names are the dictionary of ``a_name`` and ``b_name`` (codes are node ids); kinds,
+    states and reasons are the fixed code tables of :mod:`meshnet.links.reasons`.
+    """
     import pyarrow as pa
 
-    n = len(table)
-    t = np.full(n, epoch_ns + t_ns, dtype=np.int64)
-    return {
-        "t": pa.array(t, pa.timestamp("ns", tz="UTC")),
-        "t_s": np.full(n, t_ns / NS_PER_S),
-        "a": table.a,
-        "b": table.b,
-        "a_name": pa.DictionaryArray.from_arrays(pa.array(table.a, pa.int32()), names_dict),
-        "b_name": pa.DictionaryArray.from_arrays(pa.array(table.b, pa.int32()), names_dict),
-        "kind": _dict(table.kind, KIND_NAMES),
-        "state": _dict(table.state, STATE_NAMES),
-        "reason": _dict(table.reason, REASON_NAMES),
-        "length_km": table.length_km,
-        "delay_ms": table.delay_s * 1e3,
-        "capacity_gbps": table.capacity_bps / 1e9,
-    }
+    names = pa.array([str(x) for x in node_names], pa.string())
+    return {"a_name": names, "b_name": names,
+            "kind": pa.array(list(KIND_NAMES), pa.string()),
+            "state": pa.array(list(STATE_NAMES), pa.string()),
+            "reason": pa.array(list(REASON_NAMES), pa.string())}
 
 
-class _Writer:
-    """Parquet (row groups) or CSV (blocks) writer of the dataset under a temporary name."""
+class LinkRowsWriter:
+    """The rows of ``links.parquet`` (or ``.csv``), step by step, in large row groups.
 
-    def __init__(self, path: Path, fmt: str, schema):
+    Rows are copied into the bounded buffers of a
+    :class:`~meshnet.io.rowgroups.RowGroupBuffer` (no Python work per row) and written under a
+    temporary name; :meth:`close` renames the file into place, :meth:`abort` removes it.
+
+    Parameters
+    ----------
+    path : Path
+        Final file name.
+    fmt : {"parquet", "csv"}
+    schema : pyarrow.Schema
+        :func:`links_schema` with the run's metadata.
+    dictionaries : dict
+        :func:`link_dictionaries` of the run (the same in every part of a split run).
+    epoch_ns : int
+        The grid's epoch (ns since 1970); ``t`` is ``epoch_ns + t_ns``.
+    header : bool
+        CSV only: write the header line (the first part of a split run does).
+    rows_per_group : int, optional
+        Rows per row group (default from :data:`meshnet.io.rowgroups.ROW_GROUP_BYTES`).
+    temporary : bool
+        Write under a temporary name renamed on :meth:`close` (default), or straight to
+        ``path`` (a worker's part file in a private folder).
+    """
+
+    def __init__(self, path: Path, fmt: str, schema, dictionaries: dict, epoch_ns: int,
+                 header: bool = True, rows_per_group: int | None = None,
+                 temporary: bool = True):
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        self.path = path
-        self.tmp = temp_name(path)
+        from .rowgroups import RowGroupBuffer, dictionary_columns, statistics_columns
+
+        self.path = Path(path)
+        self.tmp = temp_name(self.path) if temporary else self.path
         self.fmt = fmt
         self.schema = schema
+        self.epoch_ns = int(epoch_ns)
         if fmt == "parquet":
             self.w = pq.ParquetWriter(self.tmp, schema, compression="zstd",
-                                      use_dictionary=True, write_statistics=True)
+                                      use_dictionary=dictionary_columns(schema, DICT_ALSO),
+                                      write_statistics=statistics_columns(schema))
+            write = self._write_parquet
         else:
-            self.w = pacsv.CSVWriter(self.tmp, self._csv_schema())
+            self.w = pacsv.CSVWriter(self.tmp, self._csv_schema(),
+                                     write_options=pacsv.WriteOptions(include_header=header))
+            write = self._write_csv
+        self.buf = RowGroupBuffer(schema, write, dictionaries, rows_per_group)
 
     def _csv_schema(self):
         import pyarrow as pa
@@ -330,21 +405,27 @@ class _Writer:
         return pa.schema([(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
                           for f in self.schema])
 
-    def write(self, parts: list[dict]) -> None:
+    def _write_parquet(self, batch) -> None:
+        self.w.write_batch(batch, row_group_size=batch.num_rows)
+
+    def _write_csv(self, batch) -> None:
         import pyarrow as pa
 
-        batches = [pa.record_batch(list(p.values()), schema=self.schema) for p in parts]
-        tab = pa.Table.from_batches(batches, schema=self.schema)
-        if self.fmt == "parquet":
-            # Unify the per-step dictionaries (identical) so pages share one dictionary.
-            self.w.write_table(tab.unify_dictionaries().combine_chunks(),
-                               row_group_size=tab.num_rows)
-        else:
-            self.w.write_table(tab.cast(self._csv_schema()))
+        self.w.write_table(pa.Table.from_batches([batch]).cast(self._csv_schema()))
+
+    def append(self, t_ns: int, table) -> None:
+        """Append one step's link table (vectorised: a slice copy per column)."""
+        self.buf.append(
+            len(table), t=self.epoch_ns + int(t_ns), t_s=t_ns / NS_PER_S, a=table.a, b=table.b,
+            a_name=table.a, b_name=table.b, kind=table.kind, state=table.state,
+            reason=table.reason, length_km=table.length_km, delay_ms=table.delay_s * 1e3,
+            capacity_gbps=table.capacity_bps / 1e9)
 
     def close(self) -> None:
+        self.buf.close()
         self.w.close()
-        os.replace(self.tmp, self.path)
+        if self.tmp != self.path:
+            os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
         try:
@@ -353,10 +434,65 @@ class _Writer:
             self.tmp.unlink(missing_ok=True)
 
 
+def run_metadata(scenario, grid, model, created: str) -> dict:
+    """The key/value metadata of ``links.parquet`` and ``links_summary.parquet``."""
+    from .. import __version__
+
+    return {
+        "meshnet.version": __version__,
+        "meshnet.created_utc": created,
+        "meshnet.scenario_name": str(scenario.run.name),
+        "meshnet.scenario": getattr(scenario, "text", "") or "",
+        "meshnet.epoch_utc": grid.epoch.isoformat(),
+        "meshnet.step_s": repr(grid.step_ns / NS_PER_S),
+        "meshnet.n_steps": str(len(grid)),
+        "meshnet.n_sats": str(model.n_sats),
+        "meshnet.n_ground": str(model.n_ground),
+    }
+
+
+def grid_epoch_ns(grid) -> int:
+    return int(np.datetime64(grid.epoch.replace(tzinfo=None), "ns").astype(np.int64))
+
+
+def run_step_s(scenario, grid) -> float:
+    return grid.step_ns / NS_PER_S if len(grid) > 1 else float(scenario.run.step_s)
+
+
+def _concat_parts(path: Path, fmt: str, parts, model, step_s: float):
+    """Join the parts of a split run into ``path``; return the merged statistics."""
+    from .rowgroups import ParquetConcat, append_file
+
+    accs = []
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as out:
+            cat = ParquetConcat(out) if fmt == "parquet" else None
+            for part, part_acc in parts:
+                try:
+                    if cat is not None:
+                        cat.add(part)
+                    else:
+                        append_file(part, out)
+                finally:
+                    if isinstance(part, (str, Path)):
+                        Path(part).unlink(missing_ok=True)
+                accs.append(part_acc)
+            if cat is not None:
+                if cat.footer is None:
+                    raise MeshnetError("a split links run produced no parts")
+                cat.close()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if not accs:
+        return LinkAccumulator(model.n_sats, model.n_ground, model.n_terminals, step_s)
+    return LinkAccumulator.merged(accs)
 
 
 def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress: bool = True,
-                        world=None, tables=None) -> LinksSummary:
+                        world=None, tables=None, parts=None,
+                        created: str | None = None) -> LinksSummary:
     """Write the link-availability dataset into ``out_dir``, which holds exactly one run.
 
     Everything is written into a temporary sibling folder that replaces ``out_dir`` only
@@ -367,11 +503,12 @@ def write_links_dataset(scenario, grid, out_dir, fmt: str = "parquet", progress:
         raise MeshnetError(f"unknown dataset format {fmt!r}; use 'parquet' or 'csv'")
     with output_folder(out_dir, ("links_summary.json", "links.parquet", "links.csv")) as tmp:
         return _write_links_into(scenario, grid, tmp, fmt, progress, world, tables,
-                                 shown_dir=Path(out_dir))
+                                 shown_dir=Path(out_dir), parts=parts, created=created)
 
 
 def _write_links_into(scenario, grid, out_dir, fmt: str = "parquet", progress: bool = True,
-                      world=None, tables=None, shown_dir=None) -> LinksSummary:
+                      world=None, tables=None, shown_dir=None, parts=None,
+                      created: str | None = None) -> LinksSummary:
     """Run the link model over ``grid`` and write the link-availability dataset.
 
     Parameters
@@ -388,6 +525,13 @@ def _write_links_into(scenario, grid, out_dir, fmt: str = "parquet", progress: b
     tables : iterable of (t_ns, LinkTable), optional
         Link tables computed elsewhere, in step order (see
         :func:`meshnet.distributed.windowed_link_tables`); default: run the link model here.
+    parts : iterable of (part, LinkAccumulator), optional
+        The dataset already written in parts, in step order, with each part's statistics
+        (:func:`meshnet.distributed.window_parts`): a part is a file path or the bytes of a
+        file; they are concatenated without decoding (Parquet row groups are copied).
+    created : str, optional
+        The creation time written into the metadata (a split run gives its workers the
+        same one, so that every part carries the same metadata).
 
     Returns
     -------
@@ -409,42 +553,27 @@ def _write_links_into(scenario, grid, out_dir, fmt: str = "parquet", progress: b
     if world is None:
         world = build_world(scenario)
     model = link_model(scenario, grid, world)
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-    meta = {
-        "meshnet.version": __version__,
-        "meshnet.created_utc": created,
-        "meshnet.scenario_name": str(scenario.run.name),
-        "meshnet.scenario": getattr(scenario, "text", "") or "",
-        "meshnet.epoch_utc": grid.epoch.isoformat(),
-        "meshnet.step_s": repr(grid.step_ns / NS_PER_S),
-        "meshnet.n_steps": str(len(grid)),
-        "meshnet.n_sats": str(model.n_sats),
-        "meshnet.n_ground": str(model.n_ground),
-    }
+    created = created or datetime.now(UTC).isoformat(timespec="seconds")
+    meta = run_metadata(scenario, grid, model, created)
     schema = links_schema().with_metadata(meta)
-    names_dict = pa.array([str(x) for x in model.node_names], pa.string())
-    epoch_ns = int(np.datetime64(grid.epoch.replace(tzinfo=None), "ns").astype(np.int64))
-    step_s = grid.step_ns / NS_PER_S if len(grid) > 1 else float(scenario.run.step_s)
-    acc = LinkAccumulator(model.n_sats, model.n_ground, model.n_terminals, step_s)
+    step_s = run_step_s(scenario, grid)
     path = out_dir / f"links.{fmt}"
-    writer = _Writer(path, fmt, schema)
-    try:
-        parts, rows = [], 0
-        if tables is None:
-            tables = model_tables(model, world.constellation, grid, progress)
-        for t_ns, table in tables:
-            acc.add(table)
-            parts.append(_step_columns(t_ns, table, epoch_ns, names_dict))
-            rows += len(table)
-            if rows >= ROWS_PER_PART:
-                writer.write(parts)
-                parts, rows = [], 0
-        if parts:
-            writer.write(parts)
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
+    if parts is not None:
+        acc = _concat_parts(path, fmt, parts, model, step_s)
+    else:
+        acc = LinkAccumulator(model.n_sats, model.n_ground, model.n_terminals, step_s)
+        writer = LinkRowsWriter(path, fmt, schema, link_dictionaries(model.node_names),
+                                grid_epoch_ns(grid))
+        try:
+            if tables is None:
+                tables = model_tables(model, world.constellation, grid, progress)
+            for t_ns, table in tables:
+                acc.add(table)
+                writer.append(t_ns, table)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
     mesh = acc.mesh(scenario=str(scenario.run.name), topology=model.cfg.topology,
                     epoch_utc=grid.epoch.isoformat(), meshnet_version=__version__,
                     created_utc=created)
