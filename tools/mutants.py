@@ -15,10 +15,13 @@ When the code changes and a snippet is no longer found, the harness reports the 
 # code, so a mutant costs seconds, not the whole suite; files that do not exist are skipped.
 _RULES = ["tests/test_rules.py"]
 _PROPS = ["tests/test_properties.py"]
-_ROUTING = ["tests/test_routing.py", *_PROPS, *_RULES, "tests/test_routing_policies.py"]
+_ROUTING = ["tests/test_routing.py", "tests/test_routing_targets.py", *_PROPS, *_RULES,
+            "tests/test_routing_policies.py", "tests/test_snapshot_csr.py"]
 _LINKS = ["tests/test_links.py", "tests/test_plus_grid.py", *_RULES]
-_ALLOC = ["tests/test_allocation.py", *_PROPS, *_RULES, "tests/test_engine.py"]
-_ENGINE = ["tests/test_engine.py", *_PROPS, *_RULES, "tests/test_goodput.py"]
+_ALLOC = ["tests/test_allocation.py", "tests/test_allocation_compact.py", *_PROPS, *_RULES,
+          "tests/test_engine.py"]
+_ENGINE = ["tests/test_engine.py", "tests/test_engine_paths.py", *_PROPS, *_RULES,
+           "tests/test_goodput.py"]
 _TRAFFIC = ["tests/test_traffic_collectives.py", "tests/test_traffic_placement.py", *_RULES]
 _ORBITS = ["tests/test_propagate.py", "tests/test_propagate_positions.py", *_RULES]
 
@@ -26,7 +29,7 @@ MODULE_TESTS = {
     "meshnet/kernels/_routing.py": _ROUTING,
     "meshnet/kernels/_allocation.py": _ALLOC,
     "meshnet/kernels/_links.py": _LINKS,
-    "meshnet/kernels/_gsl.py": ["tests/test_gsl.py", *_RULES],
+    "meshnet/kernels/_gsl.py": ["tests/test_gsl.py", "tests/test_gsl_grid.py", *_RULES],
     "meshnet/kernels/_geometry.py": _LINKS,
     "meshnet/kernels": _ROUTING + _LINKS + _ALLOC,
     "meshnet/links": _LINKS,
@@ -42,7 +45,8 @@ MODULE_TESTS = {
     "meshnet/traffic/compute.py": ["tests/test_compute_model.py", *_RULES],
     "meshnet/engine.py": _ENGINE,
     "meshnet/orbits/propagate.py": _ORBITS,
-    "meshnet/io": ["tests/test_outputs.py", *_RULES],
+    "meshnet/io": ["tests/test_outputs.py", "tests/test_rowgroups.py", *_RULES,
+                   "tests/test_distributed.py"],
     "meshnet/io/links_dataset.py": ["tests/test_links_dataset.py", *_RULES,
                                     "tests/test_outputs.py"],
     "meshnet/io/positions.py": ["tests/test_propagate_positions.py", *_RULES],
