@@ -410,3 +410,141 @@ def gsl_grid(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len):
                 sin_el_out[k0 + j] = bsin[j]
                 len_out[k0 + j] = blen[j]
     return offsets, sat, sin_el_out, len_out
+
+
+@njit(cache=True, parallel=True)
+def shell_knn_pairs(pos, shell, n_shells, k, range_km):
+    """Inter-shell candidate pairs: every point proposes its ``k`` nearest points of every
+    other shell closer than ``range_km`` (ties by index).
+
+    ``pos`` (m, 3) positions and ``shell`` (m,) labels in ``0..n_shells - 1``. Returns
+    ``(i, j)`` int64 index pairs, ``i < j``, unique, sorted by (i, j). The points are bucketed
+    in a uniform grid of cells a quarter of ``range_km`` wide, and each point scans only the
+    cells that can hold a point within range; the k-d-tree-free search gives the same pairs as
+    one k-d tree per shell (the distance is summed in x, y, z order, as scipy's cKDTree does).
+    Points are searched in parallel (each fills only its own rows).
+    """
+    m = pos.shape[0]
+    kk = max(k, 0)
+    best_j = np.full((m, n_shells, max(kk, 1)), -1, np.int32)
+    if m == 0 or kk == 0 or n_shells < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    r2 = range_km * range_km
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for i in range(m):
+        for j in range(3):
+            lo[j] = min(lo[j], pos[i, j])
+            hi[j] = max(hi[j], pos[i, j])
+    extent = max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
+    # Cells a quarter of the range wide (at most 64 per axis); no finite range: one cell.
+    cell = extent + 1.0
+    if np.isfinite(range_km):
+        cell = max(range_km / 4.0, extent / 64.0, 1e-9)
+    dims = np.empty(3, np.int64)
+    for j in range(3):
+        dims[j] = int((hi[j] - lo[j]) / cell) + 1
+    n_cells = dims[0] * dims[1] * dims[2]
+    cidx = np.empty((m, 3), np.int64)
+    cell_ptr = np.zeros(n_cells + 1, np.int64)
+    for i in range(m):
+        for j in range(3):
+            cidx[i, j] = min(int((pos[i, j] - lo[j]) / cell), dims[j] - 1)
+        cell_ptr[(cidx[i, 0] * dims[1] + cidx[i, 1]) * dims[2] + cidx[i, 2] + 1] += 1
+    for c in range(n_cells):
+        cell_ptr[c + 1] += cell_ptr[c]
+    fill = cell_ptr[:-1].copy()
+    members = np.empty(m, np.int64)
+    for i in range(m):
+        c = (cidx[i, 0] * dims[1] + cidx[i, 1]) * dims[2] + cidx[i, 2]
+        members[fill[c]] = i
+        fill[c] += 1
+    reach = n_cells if not np.isfinite(range_km) else int(range_km / cell) + 1
+    for i in prange(m):  # each point fills its own rows of best_j
+        best_d = np.empty((n_shells, kk))
+        count = np.zeros(n_shells, np.int64)
+        si = shell[i]
+        xi, yi, zi = pos[i, 0], pos[i, 1], pos[i, 2]
+        x0, x1 = max(cidx[i, 0] - reach, 0), min(cidx[i, 0] + reach, dims[0] - 1)
+        y0, y1 = max(cidx[i, 1] - reach, 0), min(cidx[i, 1] + reach, dims[1] - 1)
+        z0, z1 = max(cidx[i, 2] - reach, 0), min(cidx[i, 2] + reach, dims[2] - 1)
+        for cx in range(x0, x1 + 1):
+            gx = max(lo[0] + cx * cell - xi, xi - (lo[0] + (cx + 1) * cell), 0.0)
+            for cy in range(y0, y1 + 1):
+                gy = max(lo[1] + cy * cell - yi, yi - (lo[1] + (cy + 1) * cell), 0.0)
+                for cz in range(z0, z1 + 1):
+                    gz = max(lo[2] + cz * cell - zi, zi - (lo[2] + (cz + 1) * cell), 0.0)
+                    # Skip cells entirely out of range (with a margin for rounding).
+                    if gx * gx + gy * gy + gz * gz > r2 * (1.0 + 1e-9) + 1e-6:
+                        continue
+                    c = (cx * dims[1] + cy) * dims[2] + cz
+                    for p in range(cell_ptr[c], cell_ptr[c + 1]):
+                        j = members[p]
+                        t = shell[j]
+                        if t == si:
+                            continue
+                        dx = xi - pos[j, 0]
+                        dy = yi - pos[j, 1]
+                        dz = zi - pos[j, 2]
+                        d2 = dx * dx + dy * dy + dz * dz
+                        if not (d2 < r2):
+                            continue
+                        n_t = count[t]
+                        if n_t == kk and (d2 > best_d[t, kk - 1] or (
+                                d2 == best_d[t, kk - 1] and j > best_j[i, t, kk - 1])):
+                            continue
+                        # Insertion into the shell's sorted list (distance, then index).
+                        q = n_t if n_t < kk else kk - 1
+                        while q > 0 and (best_d[t, q - 1] > d2 or (
+                                best_d[t, q - 1] == d2 and best_j[i, t, q - 1] > j)):
+                            best_d[t, q] = best_d[t, q - 1]
+                            best_j[i, t, q] = best_j[i, t, q - 1]
+                            q -= 1
+                        best_d[t, q] = d2
+                        best_j[i, t, q] = j
+                        if n_t < kk:
+                            count[t] = n_t + 1
+    # Each pair once: from its lower end, or from its upper end when the lower end did not
+    # propose it. Counting sort by the lower end, then each (short) row sorted.
+    per = np.zeros(m + 1, np.int64)
+    for rnd in range(2):
+        if rnd == 1:
+            for i in range(m):
+                per[i + 1] += per[i]
+            out_i = np.empty(per[m], np.int64)
+            out_j = np.empty(per[m], np.int64)
+            fill = per[:-1].copy()
+        for i in range(m):
+            si = shell[i]
+            for t in range(n_shells):
+                for q in range(kk):
+                    j = best_j[i, t, q]
+                    if j < 0:
+                        break
+                    if j < i:
+                        dup = False
+                        for u in range(kk):
+                            if best_j[j, si, u] == i:
+                                dup = True
+                                break
+                        if dup:
+                            continue
+                        a, b = j, i
+                    else:
+                        a, b = i, j
+                    if rnd == 0:
+                        per[a + 1] += 1
+                    else:
+                        out_i[fill[a]] = a
+                        out_j[fill[a]] = b
+                        fill[a] += 1
+    for i in range(m):
+        s, e = per[i], per[i + 1]
+        for p in range(s + 1, e):  # insertion sort of the row by j
+            v = out_j[p]
+            q = p
+            while q > s and out_j[q - 1] > v:
+                out_j[q] = out_j[q - 1]
+                q -= 1
+            out_j[q] = v
+    return out_i, out_j
