@@ -83,7 +83,7 @@ def intershell_candidates(r_km, free, shell, k: int, range_km: float):
     (:func:`meshnet.kernels._links.shell_knn_pairs`). Returns sorted unique ``(a, b)`` int32
     pairs with ``a < b``.
     """
-    from ..kernels._links import shell_knn_pairs
+    from ..kernels import _links as kern
 
     free = np.asarray(free, dtype=np.int64)
     free = free[(shell[free] >= 0) & np.isfinite(r_km[free]).all(axis=1)]
@@ -95,9 +95,9 @@ def intershell_candidates(r_km, free, shell, k: int, range_km: float):
     if free.shape[0] > 1 and not np.all(free[1:] > free[:-1]):
         free = np.unique(free)
         labels, local = np.unique(shell[free], return_inverse=True)
-    i, j = shell_knn_pairs(np.ascontiguousarray(r_km[free], dtype=np.float64),
-                           local.astype(np.int64), int(labels.shape[0]), int(k),
-                           float(range_km))
+    pos = np.ascontiguousarray(r_km[free], dtype=np.float64)
+    i, j = kern.shell_knn_pairs(pos, local.astype(np.int64), int(labels.shape[0]), int(k),
+                                float(range_km))
     return free[i].astype(np.int32), free[j].astype(np.int32)
 
 
