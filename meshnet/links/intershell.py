@@ -86,7 +86,7 @@ def intershell_candidates(r_km, free, shell, k: int, range_km: float):
     from ..kernels import _links as kern
 
     free = np.asarray(free, dtype=np.int64)
-    free = free[(shell[free] >= 0) & np.isfinite(r_km[free]).all(axis=1)]
+    free = free[(shell[free] >= 0) & _valid_rows(r_km[free], r_km[free])]
     e = np.empty(0, np.int32)
     labels, local = np.unique(shell[free], return_inverse=True)
     if labels.shape[0] < 2:
