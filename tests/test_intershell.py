@@ -371,3 +371,44 @@ def test_time_windows_match_intra_shell_rows_exactly_and_inter_shell_statistical
             assert (getattr(a, col)[~xa] == getattr(b, col)[~xb]).all()
         ua, ub = int((xa & (a.state == UP)).sum()), int((xb & (b.state == UP)).sum())
         assert abs(ua - ub) <= 0.15 * ua
+
+
+def _kdtree_candidates(r, free, shell, k, range_km):
+    """Reference: one scipy k-d tree per shell, queried with the free satellites of the
+    other shells (the search the grid kernel replaced)."""
+    from scipy.spatial import cKDTree
+
+    free = free[shell[free] >= 0]
+    pairs = set()
+    for s in np.unique(shell[free]):
+        tids = free[shell[free] == s]
+        ids = free[shell[free] != s]
+        kk = min(k, tids.shape[0])
+        _, idx = cKDTree(r[tids]).query(r[ids], k=kk, distance_upper_bound=range_km)
+        idx = np.asarray(idx).reshape(ids.shape[0], kk)
+        for row, i in zip(idx, ids, strict=True):
+            for j in tids[row[row < tids.shape[0]]]:
+                pairs.add((min(int(i), int(j)), max(int(i), int(j))))
+    out = sorted(pairs)
+    return [p[0] for p in out], [p[1] for p in out]
+
+
+@pytest.mark.parametrize("range_km", [800.0, 2500.0, 5400.0, np.inf])
+def test_candidate_search_matches_kdtrees_on_clustered_shells(range_km):
+    """Clusters (as the satellites left free near the poles), shells with fewer than k free
+    satellites, and an unbounded range: the grid search finds the k-d trees' pairs."""
+    rng = np.random.default_rng(7)
+    n = 900
+    centre = rng.normal(size=(6, 3))
+    r = centre[rng.integers(0, 6, n)] + 0.15 * rng.normal(size=(n, 3))
+    r *= (6878.0 + rng.uniform(0, 150, n))[:, None] / np.linalg.norm(r, axis=1)[:, None]
+    # Shells 0-2 crowded, 3-6 with 1 to 4 satellites, some without a shell.
+    shell = rng.integers(0, 3, n)
+    shell[rng.choice(n, 10, replace=False)] = [3, 4, 4, 5, 5, 5, 6, 6, 6, 6]
+    shell[rng.choice(np.nonzero(shell < 3)[0], 20, replace=False)] = -1
+    free = np.sort(rng.choice(n, 700, replace=False))
+    for k in (1, 4, 8):
+        a, b = intershell_candidates(r, free, shell, k, range_km)
+        wa, wb = _kdtree_candidates(r, free, shell, k, range_km)
+        assert a.tolist() == wa and b.tolist() == wb
+        assert a.dtype == np.int32 and (a < b).all()

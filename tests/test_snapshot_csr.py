@@ -42,7 +42,7 @@ def test_to_snapshot_equals_from_links(seed):
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("sorted_inputs", [True, False])
 def test_merge_rows_equals_stable_sort(seed, sorted_inputs):
-    """merge_rows (binary-search merge of sorted inputs) equals a stable lexsort of the
+    """merge_rows (a stable sort of the (a, b) keys) equals a stable lexsort of the
     concatenation, the plain twin; unsorted inputs take the sort itself."""
     from meshnet.links.intershell import merge_rows
     from meshnet.links.topology import IslRows

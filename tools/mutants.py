@@ -28,7 +28,7 @@ _ORBITS = ["tests/test_propagate.py", "tests/test_propagate_positions.py", *_RUL
 MODULE_TESTS = {
     "meshnet/kernels/_routing.py": _ROUTING,
     "meshnet/kernels/_allocation.py": _ALLOC,
-    "meshnet/kernels/_links.py": _LINKS,
+    "meshnet/kernels/_links.py": [*_LINKS, "tests/test_intershell.py"],
     "meshnet/kernels/_gsl.py": ["tests/test_gsl.py", "tests/test_gsl_grid.py", *_RULES],
     "meshnet/kernels/_geometry.py": _LINKS,
     "meshnet/kernels": _ROUTING + _LINKS + _ALLOC,

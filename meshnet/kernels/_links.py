@@ -410,3 +410,248 @@ def gsl_grid(r_sat, r_gs, up_gs, sin_min_elev, max_d2, use_len):
                 sin_el_out[k0 + j] = bsin[j]
                 len_out[k0 + j] = blen[j]
     return offsets, sat, sin_el_out, len_out
+
+
+@njit(cache=True)
+def _knn_grid(pos, in_grid, range_km):
+    """Uniform grid of the points ``in_grid`` for :func:`shell_knn_pairs`: cells half
+    ``range_km`` wide (at most 64 per axis; no finite range: one cell), and the cell offsets
+    within range sorted by their least possible distance."""
+    m = pos.shape[0]
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for i in range(m):
+        for j in range(3):
+            lo[j] = min(lo[j], pos[i, j])
+            hi[j] = max(hi[j], pos[i, j])
+    extent = max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
+    cell = extent + 1.0
+    if np.isfinite(range_km):
+        cell = max(range_km / 2.0, extent / 64.0, 1e-9)
+    dims = np.empty(3, np.int64)
+    for j in range(3):
+        dims[j] = int((hi[j] - lo[j]) / cell) + 1
+    n_cells = dims[0] * dims[1] * dims[2]
+    cidx = np.empty((m, 3), np.int64)
+    cell_ptr = np.zeros(n_cells + 1, np.int64)
+    for i in range(m):
+        for j in range(3):
+            cidx[i, j] = min(int((pos[i, j] - lo[j]) / cell), dims[j] - 1)
+        if in_grid[i]:
+            cell_ptr[(cidx[i, 0] * dims[1] + cidx[i, 1]) * dims[2] + cidx[i, 2] + 1] += 1
+    for c in range(n_cells):
+        cell_ptr[c + 1] += cell_ptr[c]
+    fill = cell_ptr[:-1].copy()
+    members = np.empty(cell_ptr[n_cells], np.int64)
+    for i in range(m):
+        if in_grid[i]:
+            c = (cidx[i, 0] * dims[1] + cidx[i, 1]) * dims[2] + cidx[i, 2]
+            members[fill[c]] = i
+            fill[c] += 1
+    reach = max(dims[0], dims[1], dims[2])
+    if np.isfinite(range_km):
+        reach = min(reach, int(range_km / cell) + 1)
+    w = 2 * reach + 1
+    offs = np.empty((w * w * w, 3), np.int64)
+    lb = np.empty(w * w * w)
+    n = 0
+    for dx in range(-reach, reach + 1):
+        for dy in range(-reach, reach + 1):
+            for dz in range(-reach, reach + 1):
+                gx = max(abs(dx) - 1, 0) * cell
+                gy = max(abs(dy) - 1, 0) * cell
+                gz = max(abs(dz) - 1, 0) * cell
+                offs[n, 0], offs[n, 1], offs[n, 2] = dx, dy, dz
+                lb[n] = gx * gx + gy * gy + gz * gz
+                n += 1
+    order = np.argsort(lb, kind="mergesort")
+    return lo, cell, dims, cidx, cell_ptr, members, offs[order], lb[order]
+
+
+@njit(cache=True, inline="always")
+def _knn_offer(i, j, d2, t, kk, best_d, best_j, count):
+    """Offer point j (shell t, squared distance d2) to point i's list of shell t."""
+    n_t = count[t]
+    if n_t == kk and (d2 > best_d[t, kk - 1] or (
+            d2 == best_d[t, kk - 1] and j > best_j[i, t, kk - 1])):
+        return False
+    # Insertion into the shell's sorted list (distance, then index).
+    q = n_t if n_t < kk else kk - 1
+    while q > 0 and (best_d[t, q - 1] > d2 or (
+            best_d[t, q - 1] == d2 and best_j[i, t, q - 1] > j)):
+        best_d[t, q] = best_d[t, q - 1]
+        best_j[i, t, q] = best_j[i, t, q - 1]
+        q -= 1
+    best_d[t, q] = d2
+    best_j[i, t, q] = j
+    if n_t < kk:
+        count[t] = n_t + 1
+    return True
+
+
+@njit(cache=True, inline="always")
+def _knn_one(i, pos, shell, n_shells, kk, r2, big, few, lo, cell, dims, cidx, cell_ptr,
+             members, offs, lb, best_j):
+    """The ``kk`` nearest points of every other shell to point ``i`` into ``best_j[i]``.
+
+    Shells with at most ``kk`` points (``few``) are scanned whole; the others through the
+    grid, nearest cells first, stopping once no unvisited cell can improve any list.
+    """
+    best_d = np.empty((n_shells, kk))
+    count = np.zeros(n_shells, np.int64)
+    si = shell[i]
+    xi, yi, zi = pos[i, 0], pos[i, 1], pos[i, 2]
+    for p in range(few.shape[0]):
+        j = few[p]
+        t = shell[j]
+        if t == si:
+            continue
+        dx = xi - pos[j, 0]
+        dy = yi - pos[j, 1]
+        dz = zi - pos[j, 2]
+        d2 = dx * dx + dy * dy + dz * dz
+        if d2 < r2:
+            _knn_offer(i, j, d2, t, kk, best_d, best_j, count)
+    # Largest squared distance that can still enter a list of a grid shell.
+    bound = -1.0
+    for t in range(n_shells):
+        if big[t] and t != si:
+            bound = r2
+    cx0, cy0, cz0 = cidx[i, 0], cidx[i, 1], cidx[i, 2]
+    slack = 1.0 + 1e-9  # rounding margin of the cell-distance bounds
+    for o in range(offs.shape[0]):
+        if lb[o] > bound * slack + 1e-6:
+            break
+        cx = cx0 + offs[o, 0]
+        cy = cy0 + offs[o, 1]
+        cz = cz0 + offs[o, 2]
+        if cx < 0 or cy < 0 or cz < 0 or cx >= dims[0] or cy >= dims[1] or cz >= dims[2]:
+            continue
+        c = (cx * dims[1] + cy) * dims[2] + cz
+        if cell_ptr[c] == cell_ptr[c + 1]:
+            continue
+        gx = max(lo[0] + cx * cell - xi, xi - (lo[0] + (cx + 1) * cell), 0.0)
+        gy = max(lo[1] + cy * cell - yi, yi - (lo[1] + (cy + 1) * cell), 0.0)
+        gz = max(lo[2] + cz * cell - zi, zi - (lo[2] + (cz + 1) * cell), 0.0)
+        if gx * gx + gy * gy + gz * gz > bound * slack + 1e-6:
+            continue
+        changed = False
+        for p in range(cell_ptr[c], cell_ptr[c + 1]):
+            j = members[p]
+            t = shell[j]
+            if t == si:
+                continue
+            dx = xi - pos[j, 0]
+            dy = yi - pos[j, 1]
+            dz = zi - pos[j, 2]
+            d2 = dx * dx + dy * dy + dz * dz
+            if d2 < r2 and _knn_offer(i, j, d2, t, kk, best_d, best_j, count):
+                changed = True
+        if changed:
+            bound = -1.0
+            for t in range(n_shells):
+                if big[t] and t != si:
+                    bt = r2 if count[t] < kk else best_d[t, kk - 1]
+                    bound = max(bound, bt)
+
+
+@njit(cache=True)
+def _knn_split(shell, n_shells, kk):
+    """Shells with more than ``kk`` points (``big``, searched in the grid) and the points of
+    the other shells (``few``, scanned whole)."""
+    size = np.zeros(n_shells, np.int64)
+    for i in range(shell.shape[0]):
+        size[shell[i]] += 1
+    big = size > kk
+    in_grid = np.empty(shell.shape[0], np.bool_)
+    n_few = 0
+    for i in range(shell.shape[0]):
+        in_grid[i] = big[shell[i]]
+        if not in_grid[i]:
+            n_few += 1
+    few = np.empty(n_few, np.int64)
+    n_few = 0
+    for i in range(shell.shape[0]):
+        if not in_grid[i]:
+            few[n_few] = i
+            n_few += 1
+    return big, few, in_grid
+
+
+@njit(cache=True)
+def _knn_pairs_out(best_j, shell, n_shells, kk):
+    """Each proposed pair once: from its lower end, or from its upper end when the lower end
+    did not propose it. Counting sort by the lower end, then each (short) row sorted."""
+    m = best_j.shape[0]
+    per = np.zeros(m + 1, np.int64)
+    out_i = np.empty(0, np.int64)
+    out_j = np.empty(0, np.int64)
+    fill = per[:-1].copy()
+    for rnd in range(2):
+        if rnd == 1:
+            for i in range(m):
+                per[i + 1] += per[i]
+            out_i = np.empty(per[m], np.int64)
+            out_j = np.empty(per[m], np.int64)
+            fill = per[:-1].copy()
+        for i in range(m):
+            si = shell[i]
+            for t in range(n_shells):
+                for q in range(kk):
+                    j = best_j[i, t, q]
+                    if j < 0:
+                        break
+                    if j < i:
+                        dup = False
+                        for u in range(kk):
+                            if best_j[j, si, u] == i:
+                                dup = True
+                                break
+                        if dup:
+                            continue
+                        a, b = j, i
+                    else:
+                        a, b = i, j
+                    if rnd == 0:
+                        per[a + 1] += 1
+                    else:
+                        out_i[fill[a]] = a
+                        out_j[fill[a]] = b
+                        fill[a] += 1
+    for i in range(m):
+        s, e = per[i], per[i + 1]
+        for p in range(s + 1, e):  # insertion sort of the row by j
+            v = out_j[p]
+            q = p
+            while q > s and out_j[q - 1] > v:
+                out_j[q] = out_j[q - 1]
+                q -= 1
+            out_j[q] = v
+    return out_i, out_j
+
+
+@njit(cache=True, parallel=True)
+def shell_knn_pairs(pos, shell, n_shells, k, range_km):
+    """Inter-shell candidate pairs: every point proposes its ``k`` nearest points of every
+    other shell closer than ``range_km`` (ties by index).
+
+    ``pos`` (m, 3) finite positions and ``shell`` (m,) labels in ``0..n_shells - 1``. Returns
+    ``(i, j)`` int64 index pairs, ``i < j``, unique, sorted by (i, j). The points are bucketed
+    in a uniform grid of cells half ``range_km`` wide; each point scans the cells
+    nearest first and stops once no cell left can enter any of its lists (shells of at most
+    ``k`` points are scanned whole; in parallel: each point fills its own rows). The same
+    pairs as one k-d tree per shell (the distance is summed in x, y, z order, as scipy's
+    cKDTree does).
+    """
+    m = pos.shape[0]
+    kk = max(k, 1)
+    best_j = np.full((m, n_shells, kk), -1, np.int32)
+    if m == 0 or k < 1 or n_shells < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    big, few, in_grid = _knn_split(shell, n_shells, kk)
+    lo, cell, dims, cidx, cell_ptr, members, offs, lb = _knn_grid(pos, in_grid, range_km)
+    r2 = range_km * range_km
+    for i in prange(m):
+        _knn_one(i, pos, shell, n_shells, kk, r2, big, few, lo, cell, dims, cidx, cell_ptr,
+                 members, offs, lb, best_j)
+    return _knn_pairs_out(best_j, shell, n_shells, kk)

@@ -77,36 +77,28 @@ def inter_shell_mask(a, b, shell) -> np.ndarray:
 def intershell_candidates(r_km, free, shell, k: int, range_km: float):
     """Candidate inter-shell pairs among the satellites ``free``.
 
-    Every satellite of ``free`` proposes its ``k`` nearest satellites of ``free`` in every
-    other shell within ``range_km`` (one k-d tree per shell). Returns sorted unique
-    ``(a, b)`` int32 pairs with ``a < b``.
+    Every satellite of ``free`` (with a shell) proposes its ``k`` nearest satellites of
+    ``free`` in every other shell closer than ``range_km`` (ties by id), the same pairs as one
+    k-d tree per shell, found with one grid search over the free satellites
+    (:func:`meshnet.kernels._links.shell_knn_pairs`). Returns sorted unique ``(a, b)`` int32
+    pairs with ``a < b``.
     """
-    from scipy.spatial import cKDTree
+    from ..kernels import _links as kern
 
     free = np.asarray(free, dtype=np.int64)
-    fs = shell[free]
-    groups = [(s, free[fs == s]) for s in np.unique(fs[fs >= 0])]
+    free = free[(shell[free] >= 0) & _valid_rows(r_km[free], r_km[free])]
     e = np.empty(0, np.int32)
-    if len(groups) < 2:
+    labels, local = np.unique(shell[free], return_inverse=True)
+    if labels.shape[0] < 2:
         return e, e
-    # One query per shell's tree with the free satellites of every other shell at once (a
-    # point's answer does not depend on the batch it is asked in).
-    out_a, out_b = [], []
-    for s_j, tids in groups:
-        ids = free[(fs != s_j) & (fs >= 0)]
-        kk = min(int(k), tids.shape[0])
-        # Big batches use both cores (each point's answer is the same either way).
-        workers = -1 if ids.shape[0] * kk >= 50_000 else 1
-        _, idx = cKDTree(r_km[tids]).query(r_km[ids], k=kk, distance_upper_bound=range_km,
-                                           workers=workers)
-        idx = np.asarray(idx).reshape(ids.shape[0], kk)
-        ok = idx < tids.shape[0]
-        out_a.append(np.repeat(ids, kk)[ok.ravel()])
-        out_b.append(tids[idx[ok]])
-    a = np.concatenate(out_a)
-    b = np.concatenate(out_b)
-    key = np.unique(_pair_key(np.minimum(a, b), np.maximum(a, b)))
-    return (key >> 32).astype(np.int32), (key & 0xFFFFFFFF).astype(np.int32)
+    # Ascending ids in, ascending local pairs out: mapping back keeps the (a, b) order.
+    if free.shape[0] > 1 and not np.all(free[1:] > free[:-1]):
+        free = np.unique(free)
+        labels, local = np.unique(shell[free], return_inverse=True)
+    pos = np.ascontiguousarray(r_km[free], dtype=np.float64)
+    i, j = kern.shell_knn_pairs(pos, local.astype(np.int64), int(labels.shape[0]), int(k),
+                                float(range_km))
+    return free[i].astype(np.int32), free[j].astype(np.int32)
 
 
 def balanced_order(a, b, life_s, length_km, pair_id, pair_count) -> np.ndarray:
@@ -209,10 +201,17 @@ class InterShellLinks:
                                        lim.range_cap_km)
         if ca.shape[0] and (a.shape[0] or self.exclude_key.shape[0]):
             # Two free satellites may already be linked (more than one head each), and a
-            # fixed topology may list a pair across shells itself (cluster, static).
-            taken = np.concatenate([_pair_key(a, b), self.exclude_key])
-            fresh = ~np.isin(_pair_key(ca, cb), taken)
-            ca, cb = ca[fresh], cb[fresh]
+            # fixed topology may list a pair across shells itself (cluster, static). Both
+            # ends of a candidate are free, so only pairs of two free satellites can match.
+            is_free = np.zeros(self.n, dtype=bool)
+            is_free[free] = True
+            ex = self.exclude_key
+            ex = ex[is_free[ex >> 32] & is_free[ex & 0xFFFFFFFF]]
+            both = is_free[a] & is_free[b]
+            taken = np.concatenate([_pair_key(a[both], b[both]), ex])
+            if taken.shape[0]:
+                fresh = ~np.isin(_pair_key(ca, cb), taken)
+                ca, cb = ca[fresh], cb[fresh]
         c_reason, c_len = evaluate_links(r_km, v_km_s, ca, cb, sun_dir, lim, self.plane_key)
         ok = c_reason == 0
         ca, cb, c_len = ca[ok], cb[ok], c_len[ok]
@@ -230,14 +229,16 @@ class InterShellLinks:
         b = np.concatenate([b, cb[accept]])
         since = np.concatenate([since, np.full(int(accept.sum()), t0, np.int64)])
         length = np.concatenate([length, c_len[accept]])
-        order = np.lexsort((b, a))
+        # A stable sort of the (a, b) keys: the order of np.lexsort((b, a)), faster (the
+        # kept links come sorted).
+        order = np.argsort(_pair_key(a, b), kind="stable")
         self.a, self.b, self.since_ns = a[order], b[order], since[order]
         length = length[order]
         self.t_last_ns = t_ns
         state = link_state(t_ns, self.since_ns, self.acquisition_ns)
         rows_a = np.concatenate([self.a, br_a])
         rows_b = np.concatenate([self.b, br_b])
-        order = np.lexsort((rows_b, rows_a))
+        order = np.argsort(_pair_key(rows_a, rows_b), kind="stable")
         return IslRows(
             a=rows_a[order].astype(np.int32),
             b=rows_b[order].astype(np.int32),
@@ -259,6 +260,7 @@ class WithInterShell:
         self.layer = layer
         self.base_terminals = base_terminals
         self._excluded = False
+        self._base_a = self._base_b = self._base_key = None
 
     @property
     def n_terminals(self) -> int | None:
@@ -274,41 +276,33 @@ class WithInterShell:
             self.layer.set_exclude(rows.a, rows.b)
             self._excluded = True
         x = self.layer.step(t_ns, r_km, v_km_s, sun_dir)
-        return merge_rows(rows, x)
+        if rows.a is not self._base_a or rows.b is not self._base_b:
+            # A fixed topology hands back the same link arrays every step: keys once.
+            self._base_a, self._base_b = rows.a, rows.b
+            self._base_key = _pair_key(rows.a, rows.b)
+        return merge_rows(rows, x, self._base_key)
 
 
-def merge_rows(p: IslRows, q: IslRows) -> IslRows:
+def merge_rows(p: IslRows, q: IslRows, key_p=None) -> IslRows:
     """Rows of two disjoint link sets, sorted by (a, b) (equal pairs: ``p``'s rows first).
 
-    Both inputs normally come sorted: then the rows of ``q`` are slotted into ``p`` by a
-    binary search (the same order as a stable sort of the concatenation, without the sort).
+    One stable sort of the concatenated (a, b) keys, the order of ``np.lexsort((b, a))``:
+    when both inputs come sorted (as they do) it is a single merge of two runs. ``key_p``:
+    ``p``'s keys ``a * 2**32 + b`` if already known.
     """
-    kp = p.a.astype(np.int64) << 32 | p.b.astype(np.int64)
-    kq = q.a.astype(np.int64) << 32 | q.b.astype(np.int64)
-    n = kp.shape[0] + kq.shape[0]
-    if np.all(kp[1:] >= kp[:-1]) and np.all(kq[1:] >= kq[:-1]):
-        take_q = np.zeros(n, np.bool_)
-        take_q[np.searchsorted(kp, kq, side="right") + np.arange(kq.shape[0])] = True
-        take_p = ~take_q
+    if key_p is None:
+        key_p = _pair_key(p.a, p.b)
+    key = np.concatenate([key_p, _pair_key(q.a, q.b)])
+    order = np.argsort(key, kind="stable")
 
-        def put(x, y, dtype):
-            out = np.empty(n, dtype)
-            out[take_p] = x
-            out[take_q] = y
-            return out
+    def put(x, y, dtype):
+        return np.concatenate([np.asarray(x, dtype), np.asarray(y, dtype)]).take(order)
 
-        return IslRows(a=put(p.a, q.a, np.int32), b=put(p.b, q.b, np.int32),
-                       state=put(p.state, q.state, np.result_type(p.state, q.state)),
-                       reason=put(p.reason, q.reason, np.result_type(p.reason, q.reason)),
-                       length_km=put(p.length_km, q.length_km,
-                                     np.result_type(p.length_km, q.length_km)))
-    a = np.concatenate([p.a, q.a]).astype(np.int32)
-    b = np.concatenate([p.b, q.b]).astype(np.int32)
-    order = np.lexsort((b, a))
-    return IslRows(a=a[order], b=b[order],
-                   state=np.concatenate([p.state, q.state])[order],
-                   reason=np.concatenate([p.reason, q.reason])[order],
-                   length_km=np.concatenate([p.length_km, q.length_km])[order])
+    return IslRows(a=put(p.a, q.a, np.int32), b=put(p.b, q.b, np.int32),
+                   state=put(p.state, q.state, np.result_type(p.state, q.state)),
+                   reason=put(p.reason, q.reason, np.result_type(p.reason, q.reason)),
+                   length_km=put(p.length_km, q.length_km,
+                                 np.result_type(p.length_km, q.length_km)))
 
 
 def with_inter_shell(base, cfg, constellation, limits: FeasibilityLimits, plane_key):
