@@ -30,7 +30,7 @@ integer nanoseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -138,6 +138,58 @@ class _Flows:
         return getattr(self, name)[: self.n]
 
 
+class _StepRecords:
+    """A job's finished training steps: one row of numbers each in a growable array (120
+    bytes a step rather than a dict's kilobyte, so a day-long run stays small); reads back
+    as the dicts it was given (``len``, indexing, iteration).
+
+    Examples
+    --------
+    >>> r = _StepRecords("j")
+    >>> r.append({"job": "j", "step": 0, "start_s": 0.0, "end_s": 2.5, **{
+    ...     k: 1.0 for k in _StepRecords.KEYS[3:]}})
+    >>> len(r), r[-1]["job"], r[-1]["step"], r[0]["end_s"]
+    (1, 'j', 0, 2.5)
+    """
+
+    KEYS = ("step", "start_s", "end_s", "step_time_s", "compute_s", "comm_time_s",
+            "exposed_comm_s", "ideal_step_time_s", "slowdown", "bytes_per_rank", "algbw_gbps",
+            "busbw_gbps", "compute_rate", "power_delay_s", "ranks")
+    _INT = ("step", "ranks")
+
+    def __init__(self, job_name: str):
+        self.job = job_name
+        self.n = 0
+        self._rows = np.zeros((16, len(self.KEYS)))
+
+    def append(self, row: dict) -> None:
+        if self.n == self._rows.shape[0]:
+            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+        self._rows[self.n] = [row[k] for k in self.KEYS]
+        self.n += 1
+
+    def _row(self, i: int) -> dict:
+        out = {"job": self.job}
+        for k, v in zip(self.KEYS, self._rows[i].tolist(), strict=True):
+            out[k] = int(v) if k in self._INT else v
+        return out
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._row(j) for j in range(*i.indices(self.n))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self._row(i)
+
+    def __iter__(self):
+        return (self._row(i) for i in range(self.n))
+
+
 @dataclass
 class _JobState:
     job: object
@@ -155,7 +207,7 @@ class _JobState:
     timer_s: float = np.inf
     compute_rate: float = 1.0  # factor the current step computes at
     held_s: float = 0.0  # time the current step waited for a factor above 0
-    records: list = field(default_factory=list)
+    records: _StepRecords = None  # finished training steps (set in FluidEngine.__init__)
     res: object = None  # meshnet.jobs.Resilience, or None (the job ignores outages)
     next_fault_s: float = np.inf  # next outage start on one of the job's nodes
 
@@ -209,7 +261,8 @@ class FluidEngine:
         self.policy = policy
         self.allocate = allocate
         self.flows = _Flows()
-        self.jobs = [_JobState(job=j, index=i, phases=[]) for i, j in enumerate(jobs)]
+        self.jobs = [_JobState(job=j, index=i, phases=[], records=_StepRecords(j.name))
+                     for i, j in enumerate(jobs)]
         self.terminal_rate_bps = float(terminal_rate_bps)
         self._ideal_comm_time = ideal_comm_time
         self._nic = dict(injection_bps or {})
