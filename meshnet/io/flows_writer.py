@@ -89,14 +89,14 @@ class FlowRowWriter:
         self._codes = {str(name): i for i, name in enumerate(job_names)}
         remove_leftovers(path.with_name(path.name + ".part"))
         self._part_path = temp_name(path.with_name(path.name + ".part"))
-        self._part = None
+        # Opened now, not at the first full row group: the writer's own buffers are then
+        # part of the start-up, not a step in the middle of the run.
+        self._part = pq.ParquetWriter(self._part_path, FLOW_SCHEMA, compression="zstd")
         self.buf = RowGroupBuffer(_BUFFER_SCHEMA, self._write_part,
                                   {"job": pa.array([str(n) for n in job_names])},
                                   rows_per_group or FLOW_ROWS_PER_GROUP)
 
     def _write_part(self, batch: pa.RecordBatch) -> None:
-        if self._part is None:
-            self._part = pq.ParquetWriter(self._part_path, FLOW_SCHEMA, compression="zstd")
         cols = [c.cast(pa.string()) if f.name == "job" else c
                 for f, c in zip(batch.schema, batch.columns, strict=True)]
         self._part.write_batch(pa.record_batch(cols, schema=FLOW_SCHEMA),
