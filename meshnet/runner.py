@@ -2,7 +2,8 @@
 
 Data flow per chunk of steps: propagate (one SGP4 call) -> link model (stateful) -> Snapshot ->
 routing policy -> max-min allocation inside the fluid engine -> records. Records stream to
-Parquet; nothing proportional to the run's length is held in memory except per-step summaries.
+Parquet (finished flows too, as the run goes); what is kept per step is a few numbers in
+arrays sized by the time grid.
 """
 
 from __future__ import annotations
