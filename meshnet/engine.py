@@ -30,7 +30,7 @@ integer nanoseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,9 +53,15 @@ _EPS_BYTES = 1e-3  # a flow with less than a millibyte left is done
 
 
 class _Flows:
-    """Struct of growable numpy arrays for every flow of the run (finished flows stay)."""
+    """Struct of growable numpy arrays, one row per flow the engine still holds.
+
+    Rows are appended in flow order; ``id`` is each row's flow number in the run (its row in
+    ``flows.parquet``). Finished flows stay until :meth:`FluidEngine.release_flows` hands
+    them out and drops them (:meth:`drop`), which shifts the rows after them down.
+    """
 
     _FIELDS = {
+        "id": np.int64,
         "src": np.int32, "dst": np.int32, "job": np.int32, "step": np.int32,
         "phase": np.int32, "bytes_total": np.float64, "remaining": np.float64,
         "demand_bps": np.float64, "weight": np.float64, "start_s": np.float64,
@@ -65,24 +71,35 @@ class _Flows:
 
     def __init__(self, capacity: int = 1024):
         self.n = 0
+        self.n_total = 0  # flows ever added (the next flow's id)
+        self._min_capacity = int(capacity)
         for name, dtype in self._FIELDS.items():
             setattr(self, name, np.zeros(capacity, dtype=dtype))
 
-    def _grow(self) -> None:
+    def _resize(self, capacity: int) -> None:
         for name in self._FIELDS:
             old = getattr(self, name)
-            new = np.zeros(2 * old.shape[0], dtype=old.dtype)
-            new[: old.shape[0]] = old
+            new = np.zeros(capacity, dtype=old.dtype)
+            new[: self.n] = old[: self.n]
             setattr(self, name, new)
 
+    def _grow(self) -> None:
+        self._resize(2 * self.src.shape[0])
+
+    @property
+    def capacity(self) -> int:
+        """Rows allocated (held rows plus free room)."""
+        return int(self.src.shape[0])
+
     def add_many(self, src, dst, job, step, phase, nbytes, demand_bps, weight, t_s):
-        """Append flows (array arguments, scalars broadcast); return their ids."""
+        """Append flows (array arguments, scalars broadcast); return their rows."""
         src = np.atleast_1d(np.asarray(src, dtype=np.int32))
         k = src.shape[0]
         while self.n + k > self.src.shape[0]:
             self._grow()
         ids = np.arange(self.n, self.n + k, dtype=np.int64)
         sl = slice(self.n, self.n + k)
+        self.id[sl] = np.arange(self.n_total, self.n_total + k)
         self.src[sl] = src
         self.dst[sl] = dst
         self.job[sl] = job
@@ -94,11 +111,83 @@ class _Flows:
         self.weight[sl] = weight
         self.start_s[sl] = t_s
         self.end_s[sl] = np.nan
+        self.path_changes[sl] = 0
+        self.reroutes[sl] = 0
+        self.bytes_sent[sl] = 0.0
+        self.unreachable_s[sl] = 0.0
+        self.blackholed_s[sl] = 0.0
         self.n += k
+        self.n_total += k
         return ids
+
+    def drop(self, lo: int, hi: int) -> None:
+        """Remove rows ``lo:hi``; later rows move down by ``hi - lo``. The arrays shrink
+        when they are less than a quarter full, so memory follows the rows held."""
+        k = hi - lo
+        if k <= 0:
+            return
+        for name in self._FIELDS:
+            arr = getattr(self, name)
+            arr[lo: self.n - k] = arr[hi: self.n].copy()
+        self.n -= k
+        cap = self.src.shape[0]
+        if cap > self._min_capacity and 4 * self.n < cap:
+            self._resize(max(self._min_capacity, 2 * self.n))
 
     def view(self, name: str) -> np.ndarray:
         return getattr(self, name)[: self.n]
+
+
+class _StepRecords:
+    """A job's finished training steps: one row of numbers each in a growable array (120
+    bytes a step rather than a dict's kilobyte, so a day-long run stays small); reads back
+    as the dicts it was given (``len``, indexing, iteration).
+
+    Examples
+    --------
+    >>> r = _StepRecords("j")
+    >>> r.append({"job": "j", "step": 0, "start_s": 0.0, "end_s": 2.5, **{
+    ...     k: 1.0 for k in _StepRecords.KEYS[3:]}})
+    >>> len(r), r[-1]["job"], r[-1]["step"], r[0]["end_s"]
+    (1, 'j', 0, 2.5)
+    """
+
+    KEYS = ("step", "start_s", "end_s", "step_time_s", "compute_s", "comm_time_s",
+            "exposed_comm_s", "ideal_step_time_s", "slowdown", "bytes_per_rank", "algbw_gbps",
+            "busbw_gbps", "compute_rate", "power_delay_s", "ranks")
+    _INT = ("step", "ranks")
+
+    def __init__(self, job_name: str):
+        self.job = job_name
+        self.n = 0
+        self._rows = np.zeros((16, len(self.KEYS)))
+
+    def append(self, row: dict) -> None:
+        if self.n == self._rows.shape[0]:
+            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+        self._rows[self.n] = [row[k] for k in self.KEYS]
+        self.n += 1
+
+    def _row(self, i: int) -> dict:
+        out = {"job": self.job}
+        for k, v in zip(self.KEYS, self._rows[i].tolist(), strict=True):
+            out[k] = int(v) if k in self._INT else v
+        return out
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._row(j) for j in range(*i.indices(self.n))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self._row(i)
+
+    def __iter__(self):
+        return (self._row(i) for i in range(self.n))
 
 
 @dataclass
@@ -118,7 +207,7 @@ class _JobState:
     timer_s: float = np.inf
     compute_rate: float = 1.0  # factor the current step computes at
     held_s: float = 0.0  # time the current step waited for a factor above 0
-    records: list = field(default_factory=list)
+    records: _StepRecords = None  # finished training steps (set in FluidEngine.__init__)
     res: object = None  # meshnet.jobs.Resilience, or None (the job ignores outages)
     next_fault_s: float = np.inf  # next outage start on one of the job's nodes
 
@@ -172,7 +261,8 @@ class FluidEngine:
         self.policy = policy
         self.allocate = allocate
         self.flows = _Flows()
-        self.jobs = [_JobState(job=j, index=i, phases=[]) for i, j in enumerate(jobs)]
+        self.jobs = [_JobState(job=j, index=i, phases=[], records=_StepRecords(j.name))
+                     for i, j in enumerate(jobs)]
         self.terminal_rate_bps = float(terminal_rate_bps)
         self._ideal_comm_time = ideal_comm_time
         self._nic = dict(injection_bps or {})
@@ -200,6 +290,11 @@ class FluidEngine:
                                           float(background_weight), 0.0)
                 self._active = np.concatenate([self._active, ids])
                 self._bg_pairs = np.stack([bsrc, bdst], axis=1).astype(np.int64)
+        #: Rows of the flows that live for the whole run (background): never released.
+        self.n_fixed = self.flows.n
+        #: Totals over the flows handed out by :meth:`release_flows` (no longer held).
+        self.released = {"flows": 0, "path_changes": 0, "reroutes": 0,
+                         "unreachable_s": 0.0, "blackholed_s": 0.0}
 
     # ------------------------------------------------------------------ set-up
     def _init_resilience(self, free_nodes: list) -> None:
@@ -797,35 +892,115 @@ class FluidEngine:
         return [r for js in self.jobs for r in js.records]
 
     def flow_records(self, t_end_s: float) -> dict:
-        """Column dict of every flow: bytes, times, mean rate, path changes, re-routes."""
+        """Column dict of every flow still held: bytes, times, mean rate, path changes,
+        re-routes (every flow of the run unless :meth:`release_flows` handed some out)."""
+        return self._records(0, self.flows.n, t_end_s)
+
+    def release_flows(self, t_end_s: float, min_rows: int = 1) -> dict | None:
+        """Hand out and drop the flows that are over and precede every flow still in use.
+
+        A flow is released once it is no longer active (finished, or cancelled by a fault)
+        and every flow started after the background flows and before it is too, and no job
+        still needs it (a workload job reads its last phase's flows after they end). The
+        released rows come in flow order, so appending each release to what came before
+        gives every flow but the background ones (:attr:`n_fixed` first rows, never
+        released) and those still held, in order. What the summary needs of them is kept
+        in :attr:`released`. Call it between steps only: flow rows held by callers during
+        a step (``_active``, research samplers) move down when rows are dropped.
+
+        Parameters
+        ----------
+        t_end_s : float
+            End of the run (seconds): the duration of a cancelled flow runs to it, as in
+            :meth:`flow_records`.
+        min_rows : int
+            Release nothing unless at least this many flows can go (batches the copy).
+
+        Returns
+        -------
+        dict or None
+            The released flows as :meth:`flow_records` columns, or None.
+
+        Examples
+        --------
+        >>> eng = FluidEngine([], policy=None, allocate=None)
+        >>> _ = eng.flows.add_many([0, 1], [1, 0], -1, -1, -1, 10.0, np.inf, 1.0, 0.0)
+        >>> eng.release_flows(1.0)["flow"].tolist(), eng.flows.n
+        ([0, 1], 0)
+        """
         fl = self.flows
-        n = fl.n
-        end = fl.view("end_s")
-        start = fl.view("start_s")
+        lo = self.n_fixed
+        hi = fl.n
+        act = self._active
+        if act.size:
+            mine = act[act >= lo]
+            if mine.size:
+                hi = min(hi, int(mine.min()))
+        for js in self.jobs:
+            ids = getattr(js, "phase_flow_ids", None)
+            if ids is not None and ids.size:
+                hi = min(hi, int(ids.min()))
+        if hi - lo < max(1, int(min_rows)):
+            return None
+        out = self._records(lo, hi, t_end_s)
+        r = self.released
+        r["flows"] += hi - lo
+        r["path_changes"] += int(np.sum(out["path_changes"], dtype=np.int64))
+        r["reroutes"] += int(np.sum(out["reroutes"], dtype=np.int64))
+        r["unreachable_s"] += float(np.sum(out["unreachable_s"]))
+        r["blackholed_s"] += float(np.sum(out["blackholed_s"]))
+        shift = hi - lo
+        fl.drop(lo, hi)
+        self._active = np.where(act >= hi, act - shift, act)
+        for js in self.jobs:
+            ids = getattr(js, "phase_flow_ids", None)
+            if ids is not None and ids.size:
+                js.phase_flow_ids = ids - shift
+        return out
+
+    def flow_totals(self, t_end_s: float) -> dict:
+        """Run totals over every flow, held or released: count, path changes, re-routes,
+        unreachable and black-holed flow-seconds."""
+        fl = self.flows
+        r = self.released
+        return {
+            "flows": r["flows"] + fl.n,
+            "path_changes": r["path_changes"] + int(np.sum(fl.view("path_changes"),
+                                                           dtype=np.int64)),
+            "reroutes": r["reroutes"] + int(np.sum(fl.view("reroutes"), dtype=np.int64)),
+            "unreachable_s": r["unreachable_s"] + float(np.sum(fl.view("unreachable_s"))),
+            "blackholed_s": r["blackholed_s"] + float(np.sum(fl.view("blackholed_s"))),
+        }
+
+    def _records(self, lo: int, hi: int, t_end_s: float) -> dict:
+        fl = self.flows
+        sl = slice(lo, hi)
+        end = fl.end_s[sl]
+        start = fl.start_s[sl]
         duration = np.where(np.isnan(end), t_end_s, end) - start
-        sent = fl.view("bytes_sent")
+        sent = fl.bytes_sent[sl]
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_rate = np.where(duration > 0, sent * 8.0 / duration, np.nan)
-        job = fl.view("job")
+        job = fl.job[sl]
         names = np.array(["background"] + [js.job.name for js in self.jobs], dtype=object)
-        total = fl.view("bytes_total")
+        total = fl.bytes_total[sl]
         return {
-            "flow": np.arange(n, dtype=np.int64),
+            "flow": fl.id[sl].copy(),
             "job": names[job + 1],
-            "train_step": fl.view("step").copy(),
-            "phase": fl.view("phase").copy(),
-            "src": fl.view("src").copy(),
-            "dst": fl.view("dst").copy(),
+            "train_step": fl.step[sl].copy(),
+            "phase": fl.phase[sl].copy(),
+            "src": fl.src[sl].copy(),
+            "dst": fl.dst[sl].copy(),
             "bytes": np.where(np.isfinite(total), total, sent),
-            "demand_gbps": fl.view("demand_bps") / 1e9,
+            "demand_gbps": fl.demand_bps[sl] / 1e9,
             "start_s": start.copy(),
             "end_s": end.copy(),
             "finished": ~np.isnan(end),
             "mean_rate_gbps": mean_rate / 1e9,
-            "path_changes": fl.view("path_changes").copy(),
-            "reroutes": fl.view("reroutes").copy(),
-            "unreachable_s": fl.view("unreachable_s").copy(),
-            "blackholed_s": fl.view("blackholed_s").copy(),
+            "path_changes": fl.path_changes[sl].copy(),
+            "reroutes": fl.reroutes[sl].copy(),
+            "unreachable_s": fl.unreachable_s[sl].copy(),
+            "blackholed_s": fl.blackholed_s[sl].copy(),
         }
 
 

@@ -2,7 +2,8 @@
 
 Data flow per chunk of steps: propagate (one SGP4 call) -> link model (stateful) -> Snapshot ->
 routing policy -> max-min allocation inside the fluid engine -> records. Records stream to
-Parquet; nothing proportional to the run's length is held in memory except per-step summaries.
+Parquet (finished flows too, as the run goes); what is kept per step is a few numbers in
+arrays sized by the time grid.
 """
 
 from __future__ import annotations
@@ -45,13 +46,13 @@ LINK_SCHEMA = pa.schema([
 
 @dataclass
 class StepStats:
-    """Per-step mesh figures kept in memory for the summary and plots (a few floats a step)."""
+    """Per-step mesh figures kept for the summary: five numbers a step in arrays allocated
+    (and touched) once for the whole time grid, so memory does not grow as the run goes on;
+    the rest are running totals."""
 
-    t_s: list = field(default_factory=list)
-    links_up: list = field(default_factory=list)
-    links_total: list = field(default_factory=list)
-    mean_util: list = field(default_factory=list)
-    events: list = field(default_factory=list)
+    #: Steps the arrays hold (the run's time grid); more steps double them (not expected).
+    capacity: int = 0
+    n: int = 0
     #: Histogram of the utilisation of up ISLs over all steps (UTIL_BINS bins over [0, 1]).
     util_hist: np.ndarray = field(default_factory=lambda: np.zeros(UTIL_BINS, np.int64))
     #: Up ISL link-steps that carried any traffic.
@@ -60,6 +61,29 @@ class StepStats:
     stretch: object = None
     #: DOWN link rows per reason code over all steps (the fault reasons feed the summary).
     down_by_reason: np.ndarray = field(default_factory=lambda: np.zeros(64, np.int64))
+
+    _SERIES = {"t_s": np.float64, "links_up": np.int64, "links_total": np.int64,
+               "mean_util": np.float64, "events": np.int64}
+
+    def __post_init__(self):
+        # np.full writes every page now: the resident set does not creep up step by step.
+        self._arrays = {k: np.full(max(1, self.capacity), 0, d) for k, d in self._SERIES.items()}
+
+    def add_step(self, t_s, links_up, links_total, mean_util, events) -> None:
+        """Record one step's figures."""
+        if self.n == self._arrays["t_s"].shape[0]:
+            self._arrays = {k: np.concatenate([a, np.zeros_like(a)])
+                            for k, a in self._arrays.items()}
+        for k, v in zip(self._SERIES, (t_s, links_up, links_total, mean_util, events),
+                        strict=True):
+            self._arrays[k][self.n] = v
+        self.n += 1
+
+    def __getattr__(self, name):
+        # t_s, links_up, links_total, mean_util, events: the recorded steps' values.
+        if name in StepStats._SERIES and "_arrays" in self.__dict__:
+            return self.__dict__["_arrays"][name][: self.__dict__["n"]]
+        raise AttributeError(name)
 
     def add_utilisation(self, util: np.ndarray) -> None:
         """Fold one step's up-ISL utilisations into the running histogram."""
@@ -397,7 +421,7 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     epoch_ns = int(np.datetime64(grid.epoch.replace(tzinfo=None), "ns").astype(np.int64))
     meta = run_metadata(scenario, steps=len(grid), step_s=step_s)
     links_w = LinkRowWriter(out_dir / "links.parquet", meta, names, epoch_ns)
-    stats = StepStats()
+    stats = StepStats(capacity=len(grid))
     if world.n_ground > 1:
         from .latency import LatencyBound, StretchStats
 
@@ -407,6 +431,12 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
     stream = snapshot_stream(scenario, world, grid, link_model, progress=progress)
     window: deque = deque()
     map_frame = None
+    t_end_s = (grid.t_ns[-1] / NS_PER_S) + step_s
+    # Finished flows stream to flows.parquet as the run goes (engine.release_flows).
+    from .io.flows_writer import FlowRowWriter
+
+    flows_w = FlowRowWriter(out_dir / "flows.parquet", meta,
+                            ["background"] + [js.job.name for js in engine.jobs])
     try:
         for item in stream:
             window.append(item)
@@ -414,17 +444,22 @@ def _run_scenario_into(scenario, grid, out_dir, shown_dir, plots=True, progress=
                 continue
             map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats,
                                  map_frame, power=power)
+            _release_flows(engine, flows_w, t_end_s, stats.n)
         while window:
             map_frame = _advance(engine, window, step_s, links_w, names, epoch_ns, stats,
                                  map_frame, power=power)
+            _release_flows(engine, flows_w, t_end_s, stats.n)
     except BaseException:
         links_w.abort()
+        flows_w.abort()
         raise
     links_w.close()
-    t_end_s = (grid.t_ns[-1] / NS_PER_S) + step_s
     job_rows = engine.job_records()
     _write_table(out_dir / "jobs.parquet", _jobs_columns(job_rows), meta)
-    _write_table(out_dir / "flows.parquet", engine.flow_records(t_end_s), meta)
+    held = engine.flow_records(t_end_s)
+    head = held["flow"] < engine.n_fixed
+    flows_w.close({k: v[head] for k, v in held.items()},
+                  {k: v[~head] for k, v in held.items()})
     summary = _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_end_s)
     _add_resilience(summary, engine, grid, t_end_s)
     from .workloads.output import add_workload_outputs  # model / trace jobs (workloads.md)
@@ -501,6 +536,18 @@ def _power_model(scenario, world, compute, grid, step_s, link_model=None):
     return power
 
 
+#: Steps between releases of finished flows from the engine to flows.parquet.
+RELEASE_EVERY_STEPS = 64
+
+
+def _release_flows(engine, flows_w, t_end_s: float, step: int) -> None:
+    """Every RELEASE_EVERY_STEPS steps, stream the flows the engine is done with."""
+    if step % RELEASE_EVERY_STEPS == 0:
+        out = engine.release_flows(t_end_s)
+        if out is not None:
+            flows_w.append(out)
+
+
 def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame, power=None):
     k, t_ns, r_km, table, snap = window.popleft()
     future = [w[4] for w in window] if window else None
@@ -525,12 +572,9 @@ def _advance(engine, window, step_s, links_w, names, epoch_ns, stats, map_frame,
     up = table.state == 2
     isl_up = up & (table.kind == 0)
     stats.down_by_reason += np.bincount(table.reason[table.state == 0], minlength=64)[:64]
-    stats.t_s.append(t_ns / NS_PER_S)
-    stats.links_up.append(int(np.count_nonzero(up)))
-    stats.links_total.append(int(n_links))
-    stats.mean_util.append(float(util[isl_up].mean()) if isl_up.any() else 0.0)
+    stats.add_step(t_ns / NS_PER_S, int(np.count_nonzero(up)), int(n_links),
+                   float(util[isl_up].mean()) if isl_up.any() else 0.0, rec.n_events)
     stats.add_utilisation(util[isl_up])
-    stats.events.append(rec.n_events)
     # The map shows the busiest instant of the run (highest mean ISL utilisation); with
     # [faults], the instant with the most links down for faults (then the busiest).
     n_fault = int(np.count_nonzero((table.state == 0) & np.isin(table.reason, FAULT_REASONS)))
@@ -632,7 +676,8 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
                 float(st.mean()) * job.compute_model.peak_flops_per_s)
                 if job.compute_model.derived and st.size and st.mean() > 0 else None),
         })
-    fl = engine.flow_records(t_end_s)
+    fl = engine.flow_records(t_end_s)  # background flows are held to the end
+    totals = engine.flow_totals(t_end_s)  # every flow, held or streamed out (flows.parquet)
     bg = fl["job"] == "background"
     offered = float(np.sum(np.asarray(background[2]))) / 1e9 if background is not None else 0.0
     carried = float(np.sum(fl["bytes"][bg]) * 8 / max(t_end_s, 1e-9) / 1e9) if bg.any() else 0.0
@@ -650,15 +695,15 @@ def _summary(scenario, world, grid, step_s, stats, engine, jobs, background, t_e
         "topology": scenario.links.topology,
         "jobs": jobs_out,
         "ground_reference_gbps": (scenario.compare.ground_reference_bps or 0) / 1e9,
-        "mean_isl_utilisation": float(np.mean(stats.mean_util)) if stats.mean_util else 0.0,
+        "mean_isl_utilisation": float(np.mean(stats.mean_util)) if stats.n else 0.0,
         "link_availability": float(up.sum() / total.sum()) if total.sum() else 0.0,
         "background_offered_gbps": offered,
         "background_carried_gbps": carried,
-        "flows": int(fl["flow"].shape[0]),
-        "path_changes": int(np.sum(fl["path_changes"])),
-        "reroutes": int(np.sum(fl["reroutes"])),
-        "blackholed_s": float(np.sum(fl["blackholed_s"])),
-        "unreachable_s": float(np.sum(fl["unreachable_s"])),
+        "flows": int(totals["flows"]),
+        "path_changes": int(totals["path_changes"]),
+        "reroutes": int(totals["reroutes"]),
+        "blackholed_s": float(totals["blackholed_s"]),
+        "unreachable_s": float(totals["unreachable_s"]),
         "latency_stretch": (None if stats.stretch is None else stats.stretch.summary(
             world.node_names[world.n_sats:])),
     }
