@@ -307,7 +307,7 @@ def test_every_writer_leaves_nothing_when_aborted(tmp_path, fmt):
     import pyarrow as pa
 
     from meshnet.io.datasets import AtomicParquetWriter, atomic_write
-    from meshnet.io.links_dataset import _Writer
+    from meshnet.io.links_dataset import LinkRowsWriter
 
     schema = pa.schema([("x", pa.float64())])
     # the Parquet writer used for flows/jobs
@@ -316,8 +316,9 @@ def test_every_writer_leaves_nothing_when_aborted(tmp_path, fmt):
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
     # the links dataset writer
-    w = _Writer(tmp_path / f"links.{fmt}", fmt, schema)
-    w.write([{"x": np.array([1.0])}])
+    w = LinkRowsWriter(tmp_path / f"links.{fmt}", fmt, schema, {}, 0, rows_per_group=1)
+    w.buf.append(1, x=np.array([1.0]))  # a full row group: written to the temporary
+    assert len(list(tmp_path.iterdir())) == 1
     w.abort()
     assert list(tmp_path.iterdir()) == []
     # single-file outputs: a failing write keeps the previous file whole
