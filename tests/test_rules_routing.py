@@ -143,3 +143,41 @@ def test_policy_path_over_a_link_that_is_down_is_refused_by_name():
 
     with pytest.raises(PolicyError, match="link 0 's0' - 3 's3', which is down"):
         ExternalPolicy(Direct(), "Direct", n_nodes=4).route(_line(), [0], [2])
+
+
+def test_views_beyond_max_views_share_the_most_stale_kept_view():
+    """Ring 0-1-2-3-4-0 of 1 ms links, default timers (detection 0.15 s, 1 ms + 5 ms a hop,
+    SPF 0.2 s). Link 1-2 fails at 1.000 s: nodes 1, 2 install at 1.350 s, 0, 3 at 1.356 s,
+    4 at 1.362 s. Link 3-4 fails at 1.003 s; the mesh is then two lines, 2-3 and 4-0-1, so
+    that update reaches 3, 4 at 1.353 s, 2, 0 at 1.359 s and 1 at 1.365 s. At 1.357 s:
+    nodes 0, 1, 2 know of the first failure only (3 nodes), node 3 of both (the fresh view),
+    node 4 of the second only. With two views kept (the most common: 0-1-2's and node 3's),
+    node 4 routes on the *more stale* of them, 0-1-2's: it still believes 3-4 up and sends
+    its traffic for 3 into the dead link, a black hole (on the fresh view it would have no
+    route and wait)."""
+    from meshnet.routing import make_policy
+    from meshnet.routing.config import LinkStateConfig, RoutingConfig
+    from meshnet.units import C_KM_S
+
+    names = np.array([f"s{i}" for i in range(5)], dtype=object)
+    ring = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)]
+
+    def snap(t_s, cut):
+        a, b = zip(*[x for x in ring if x not in cut], strict=True)
+        return Snapshot.from_links(int(round(t_s * 1e9)), names, np.zeros(5, np.int8), a, b,
+                                   [C_KM_S * 1e-3] * len(a), [1e9] * len(a))
+
+    def policy(max_views):
+        cfg = RoutingConfig(linkstate=LinkStateConfig(enabled=True, max_views=max_views))
+        ls = make_policy(cfg, 5)
+        ls.route(snap(0.9, []), [4], [3])
+        ls.route(snap(1.0, [(1, 2)]), [4], [3])
+        ls.route(snap(1.003, [(1, 2), (3, 4)]), [4], [3])
+        return ls
+
+    ls = policy(2)
+    np.testing.assert_allclose(ls.install_times_s(1), [1.359, 1.365, 1.359, 1.353, 1.353],
+                               atol=1e-9)
+    r = ls.route(snap(1.357, [(1, 2), (3, 4)]), [4], [3])
+    assert r.pair_blackholed[0] and not r.pair_reachable[0]
+    assert ls.blackholed_pair_steps == 2 and ls.looped_pair_steps == 0  # 1.003 s and now
