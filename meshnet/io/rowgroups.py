@@ -353,7 +353,9 @@ class ParquetConcat:
 
     Row groups are copied as bytes; only the footer is rebuilt (offsets shifted, row counts
     summed), so nothing is decoded or compressed again. The key/value metadata (and the
-    Arrow schema stored there) is the first part's.
+    Arrow schema stored there) is the first part's. A part's page offset indexes hold
+    absolute page offsets too: they are re-encoded shifted and written before the footer
+    (the copied originals are left unreferenced; column indexes hold no offsets).
 
     Parameters
     ----------
@@ -367,6 +369,7 @@ class ParquetConcat:
         self.row_groups: list = []
         self.rows = 0
         self.pos = 4
+        self._offset_indexes: list = []  # (column chunk fields, shifted OffsetIndex bytes)
         out.write(_MAGIC)
 
     def add(self, part) -> None:
@@ -392,8 +395,11 @@ class ParquetConcat:
             fh.seek(4)
             body = start - 4
             _copy(fh, self.out, body)
-        delta = self.pos - 4
-        groups = _field(meta, 4)
+            delta = self.pos - 4
+            groups = _field(meta, 4)
+            for rg in (groups[2][1] if groups else []):
+                for chunk in _field(rg, 1)[2][1]:
+                    self._shift_offset_index(fh, chunk, delta)
         for rg in (groups[2][1] if groups else []):
             _shift(rg, _ROW_GROUP_OFFSETS, delta)
             for chunk in _field(rg, 1)[2][1]:
@@ -414,6 +420,12 @@ class ParquetConcat:
         if footer is None:
             raise ValueError("no Parquet parts to concatenate")
         _field(footer, 3)[2] = self.rows
+        for chunk, data in self._offset_indexes:  # OffsetIndex (4) and its length (5)
+            _field(chunk, 4)[2] = self.pos
+            _field(chunk, 5)[2] = len(data)
+            self.out.write(data)
+            self.pos += len(data)
+        self._offset_indexes = []
         groups = _field(footer, 4)
         if groups is None:
             footer.append([4, _LIST, (_STRUCT, self.row_groups)])
@@ -426,6 +438,20 @@ class ParquetConcat:
         self.out.write(struct.pack("<i", len(w.out)))
         self.out.write(_MAGIC)
         return self.rows
+
+
+    def _shift_offset_index(self, fh, chunk, delta: int) -> None:
+        """Queue the chunk's OffsetIndex with its page offsets shifted by ``delta``."""
+        off, length = _field(chunk, 4), _field(chunk, 5)
+        if off is None or length is None or delta == 0:
+            return
+        fh.seek(off[2])
+        index = _ThriftReader(fh.read(length[2])).struct()
+        for page in _field(index, 1)[2][1]:  # PageLocation: offset (1), size, first row
+            _field(page, 1)[2] += delta
+        w = _ThriftWriter()
+        w.struct(index)
+        self._offset_indexes.append((chunk, bytes(w.out)))
 
 
 def concat_parquet(parts, out_path) -> int:
