@@ -19,50 +19,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from small_scenario import STATIONS, small_toml
 
 from meshnet.cli import main, run_folder
 from meshnet.errors import MeshnetError, quote_excerpt
 from meshnet.io.datasets import dumps_strict, output_folder, remove_leftovers, write_json_atomic
 
-SCENARIO = """
-[scenario]
-name = "{name}"
-epoch = 2026-02-23T00:00:00Z
-duration_s = 40
-step_s = 2
-seed = 5
-
-[[constellation.shells]]
-altitude_km = 550.0
-inclination_deg = 53.0
-planes = 12
-sats_per_plane = 12
-phasing = 5
-
-[ground]
-stations = "st.csv"
-min_elevation_deg = 10.0
-antennas = 2
-
-[links]
-topology = "plus_grid"
-capacity_bps = 100e9
-acquisition_s = 10
-
-[traffic.compute]
-placement = "block"
-shell = 0
-plane_count = 2
-slot_count = 3
-
-[[traffic.jobs]]
-name = "job"
-kind = "allreduce"
-model_params = 1e9
-compute_s = 1.0
-"""
-
-STATIONS = "name,lat_deg,lon_deg,population\nA,40,-74,20e6\nB,51.5,0,14e6\nC,35.7,139.7,37e6\n"
+SCENARIO = small_toml(duration_s=40, name="{name}", background=False)
 RUN_FILES = {"links.parquet", "flows.parquet", "jobs.parquet", "summary.json"}
 PLOTS = {"step_time.png", "link_utilisation.png", "job_throughput.png", "mesh_map.png"}
 LINKS_FILES = {"links.parquet", "links_summary.parquet", "links_summary.json"}
