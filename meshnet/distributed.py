@@ -30,9 +30,11 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import pickle
+import shutil
 import signal
 import sys
 import tempfile
@@ -249,45 +251,31 @@ def window_parts(scenario, grid, executor, n_windows: int | None = None, progres
             rounds = int(math.ceil(rows / MAX_ROWS_IN_MEMORY / workers))
             n_windows = workers * max(1, rounds)  # whole rounds: no worker idles at the end
     plan = balanced_window_plan(len(grid), chunk_steps, n_windows, warm)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    with _bar_and_spool(len(grid), spool, progress) as (bar, spool_dir):
+        pending: deque = deque()
+        it = iter(plan)
 
-        bar = tqdm(total=len(grid), unit="steps", dynamic_ncols=True, leave=False)
-    spool_dir = None
-    if spool:
-        _remove_stale_spools()
-        spool_dir = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-")
-    pending: deque = deque()
-    it = iter(plan)
+        def submit(window):
+            pending.append((window, executor.submit(_window_part, scenario, grid, *window,
+                                                    chunk_steps, fmt, created, spool_dir)))
 
-    def submit(window):
-        pending.append((window, executor.submit(_window_part, scenario, grid, *window,
-                                                chunk_steps, fmt, created, spool_dir)))
-
-    try:
-        for window in it:
-            submit(window)
-            if len(pending) >= workers + 1:
-                break
-        while pending:
-            (_, a, b), fut = pending.popleft()
-            result = fut.result()
-            nxt = next(it, None)
-            if nxt is not None:
-                submit(nxt)
-            yield result
-            if bar is not None:
-                bar.update(b - a)
-    finally:
-        for _, f in pending:
-            f.cancel()
-        if bar is not None:
-            bar.close()
-        if spool_dir is not None:
-            import shutil
-
-            shutil.rmtree(spool_dir, ignore_errors=True)
+        try:
+            for window in it:
+                submit(window)
+                if len(pending) >= workers + 1:
+                    break
+            while pending:
+                (_, a, b), fut = pending.popleft()
+                result = fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    submit(nxt)
+                yield result
+                if bar is not None:
+                    bar.update(b - a)
+        finally:
+            for _, f in pending:
+                f.cancel()
 
 
 def _prime_fixed_topology(model, constellation, grid, chunk: int) -> None:
@@ -385,46 +373,53 @@ def windowed_link_tables(scenario, grid, executor, n_windows: int | None = None,
 
 
 def _run_plan(scenario, grid, executor, plan, chunk, in_flight, spool, progress):
+    with _bar_and_spool(len(grid), spool, progress) as (bar, spool_dir):
+        pending: deque = deque()
+        it = iter(plan)
+
+        def submit(window):
+            pending.append(executor.submit(_window_tables, scenario, grid, *window, chunk,
+                                           spool_dir))
+
+        try:
+            for window in it:
+                submit(window)
+                if len(pending) >= in_flight:
+                    break
+            while pending:
+                result = pending.popleft().result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    submit(nxt)
+                for item in (_read_spool(result) if spool else result):
+                    yield item
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+
+@contextlib.contextmanager
+def _bar_and_spool(n_steps: int, spool: bool, progress: bool):
+    """A progress bar (or None) and a private spool folder (or None), both gone on exit."""
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(grid), unit="steps", dynamic_ncols=True, leave=False)
+        bar = tqdm(total=n_steps, unit="steps", dynamic_ncols=True, leave=False)
     spool_dir = None
     if spool:
         _remove_stale_spools()
         spool_dir = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-")
-    pending: deque = deque()
-    it = iter(plan)
-
-    def submit(window):
-        pending.append(executor.submit(_window_tables, scenario, grid, *window, chunk,
-                                       spool_dir))
-
     try:
-        for window in it:
-            submit(window)
-            if len(pending) >= in_flight:
-                break
-        while pending:
-            result = pending.popleft().result()
-            nxt = next(it, None)
-            if nxt is not None:
-                submit(nxt)
-            for item in (_read_spool(result) if spool else result):
-                yield item
-                if bar is not None:
-                    bar.update(1)
+        yield bar, spool_dir
     finally:
-        for f in pending:
-            f.cancel()
         if bar is not None:
             bar.close()
         if spool_dir is not None:
-            import shutil
-
             shutil.rmtree(spool_dir, ignore_errors=True)
-
 
 def _worker_init(parent_pid: int) -> None:
     """Process-pool initializer: die with the parent, leave Ctrl-C to the parent."""
